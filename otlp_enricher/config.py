@@ -1,0 +1,707 @@
+"""The whole configuration: YAML in the Collector's vocabulary, loaded and validated once at start.
+
+Every problem is reported together, each as ``key.path: expected …, got …``; unknown keys are
+errors; ``${env:NAME}`` and ``${env:NAME:-default}`` are expanded in every string value. With no
+file at all the embedded ``default-config.yaml`` runs the sidecar with no other service: OTLP on
+4317/4318, metrics on 9464, prompt logs and spans written as JSON lines under ``storage.directory``.
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from otlp_enricher.processor.pricing import PriceOverride, PricingSettings
+from otlp_enricher.processor.slo import SloSpec
+from otlp_enricher.semconv.extract import UsageSemantics
+from otlp_enricher.semconv.keys import is_forbidden_label_key
+
+DEFAULT_CONFIG_RESOURCE = "default-config.yaml"
+_ENV_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_RESERVED_LABELS = frozenset({"provider", "model", "operation", "status", "reason", "type", "slo", "outcome", "le"})
+
+# Buckets fit for LLM calls: 10 ms to ~5.5 min for whole calls, 1 ms to 60 s for first tokens.
+DEFAULT_DURATION_BUCKETS = (
+    0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300,
+)  # fmt: skip
+DEFAULT_TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60)
+DEFAULT_TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1)
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``problems`` lists every problem with its key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A ``host:port`` to listen on or connect to."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcReceiverConfig:
+    """``receivers.otlp.protocols.grpc``."""
+
+    endpoint: Endpoint
+    max_recv_msg_size_mib: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReceiverConfig:
+    """``receivers.otlp.protocols.http``."""
+
+    endpoint: Endpoint
+    max_request_body_size_mib: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiversConfig:
+    """``receivers.otlp``: each protocol is on when its key is present."""
+
+    grpc: GrpcReceiverConfig | None
+    http: HttpReceiverConfig | None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelsConfig:
+    """``processors.genai.labels``: extra labels (label → attribute keys) and their caps."""
+
+    allow: Mapping[str, tuple[str, ...]]
+    max_values_per_label: int = 100
+    max_values: Mapping[str, int] = field(default_factory=dict)
+    max_value_length: int = 128
+
+
+@dataclass(frozen=True, slots=True)
+class BucketsConfig:
+    """``processors.genai.buckets``: histogram boundaries in seconds (SLO thresholds are added)."""
+
+    duration_s: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
+    time_to_first_token_s: tuple[float, ...] = DEFAULT_TTFT_BUCKETS
+    time_per_output_token_s: tuple[float, ...] = DEFAULT_TPOT_BUCKETS
+
+
+@dataclass(frozen=True, slots=True)
+class GenaiProcessorConfig:
+    """``processors.genai``."""
+
+    pricing: PricingSettings
+    usage: UsageSemantics
+    slos: tuple[SloSpec, ...]
+    labels: LabelsConfig
+    buckets: BucketsConfig
+
+
+@dataclass(frozen=True, slots=True)
+class PrometheusExporterConfig:
+    """``exporters.prometheus``: where ``/metrics``, ``/healthz`` and ``/readyz`` are served."""
+
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """``retry_on_failure`` of an exporter; ``max_elapsed_s`` 0 retries for as long as the spool has room."""
+
+    initial_interval_s: float = 1.0
+    max_interval_s: float = 30.0
+    multiplier: float = 1.5
+    randomization_factor: float = 0.5
+    max_elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """``tls`` of an exporter."""
+
+    insecure: bool = False
+    insecure_skip_verify: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    """``batch`` of the Loki exporter: a push is sent when any bound is reached."""
+
+    max_lines: int = 1000
+    max_bytes: int = 1_048_576
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LokiExporterConfig:
+    """``exporters.loki``: one JSON prompt log line per LLM call, pushed to Loki."""
+
+    endpoint: str
+    encoding: str = "protobuf"
+    tenant_id: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    basic_username: str = ""
+    basic_password: str = ""
+    bearer_token: str = ""
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    timeout_s: float = 10.0
+    max_line_bytes: int = 256_000
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class TempoExporterConfig:
+    """``exporters.tempo``: every span re-exported over OTLP, LLM spans enriched."""
+
+    endpoint: str
+    protocol: str = "grpc"
+    compression: str = "gzip"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    timeout_s: float = 5.0
+    strip_content: bool = False
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportersConfig:
+    """``exporters``: Prometheus always; Loki and Tempo when configured, else local JSON-lines files."""
+
+    prometheus: PrometheusExporterConfig
+    loki: LokiExporterConfig | None
+    tempo: TempoExporterConfig | None
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """``storage``: the directory for spools and, without Loki/Tempo, the local output files."""
+
+    directory: Path
+    fsync: str = "batch"
+    max_spool_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class LogsConfig:
+    """``service.telemetry.logs``: the sidecar's own log events."""
+
+    level: str = "info"
+    encoding: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """``service``: own telemetry and lifecycle."""
+
+    logs: LogsConfig
+    shutdown_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration of one otlp-enricher process."""
+
+    receivers: ReceiversConfig
+    genai: GenaiProcessorConfig
+    exporters: ExportersConfig
+    storage: StorageConfig
+    service: ServiceConfig
+    source: str = DEFAULT_CONFIG_RESOURCE
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load and validate ``path`` (the embedded default when ``None``); raises :class:`ConfigError`."""
+    if path is None:
+        text = resources.files("otlp_enricher").joinpath(DEFAULT_CONFIG_RESOURCE).read_text("utf-8")
+        source = DEFAULT_CONFIG_RESOURCE
+    else:
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as error:
+            raise ConfigError([f"{path}: cannot read the file ({error.strerror})"]) from error
+        source = str(path)
+    return parse_config(text, source, os.environ if environ is None else environ)
+
+
+def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
+    """Validate YAML ``text``; ``source`` names it in errors and in the result."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError([f"{source}: not valid YAML ({error})"]) from error
+    if raw is None:
+        raw = {}
+    errors: list[str] = []
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: expected a mapping at the top level, got {_kind(raw)}"])
+    expanded = _expand_env(raw, "", environ, errors)
+    root = _Node(expanded, "", errors)
+    config = Config(
+        receivers=_receivers(root.child("receivers")),
+        genai=_genai(root.child("processors")),
+        exporters=_exporters(root.child("exporters")),
+        storage=_storage(root.child("storage")),
+        service=_service(root.child("service")),
+        source=source,
+    )
+    root.done()
+    if errors:
+        raise ConfigError(errors)
+    return config
+
+
+def _expand_env(value: Any, path: str, environ: Mapping[str, str], errors: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            errors.append(f"{path or '<root>'}: environment variable {name} is not set and has no default")
+            return ""
+
+        expanded = _ENV_PATTERN.sub(substitute, value)
+        if expanded != value and _ENV_PATTERN.fullmatch(value):
+            return yaml.safe_load(expanded) if expanded else expanded  # typed like the Collector does
+        return expanded
+    if isinstance(value, dict):
+        return {key: _expand_env(item, _join(path, str(key)), environ, errors) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(item, f"{path}[{index}]", environ, errors) for index, item in enumerate(value)]
+    return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+T = TypeVar("T")
+
+
+class _Node:
+    """A mapping being validated: typed getters that record problems instead of raising."""
+
+    def __init__(self, data: Any, path: str, errors: list[str]) -> None:
+        self.path = path
+        self._errors = errors
+        self._used: set[str] = set()
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            self.error(path, f"expected a mapping, got {_kind(data)}")
+            data = {}
+        self._data: dict[str, Any] = data
+
+    def error(self, path: str, message: str) -> None:
+        self._errors.append(f"{path or '<root>'}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self._data
+
+    def keys(self) -> list[str]:
+        return [str(key) for key in self._data]
+
+    def raw(self, key: str) -> Any:
+        self._used.add(key)
+        return self._data.get(key)
+
+    def child(self, key: str) -> _Node:
+        return _Node(self.raw(key), _join(self.path, key), self._errors)
+
+    def _typed(self, key: str, default: T, check: Callable[[Any], T | None], expected: str) -> T:
+        value = self.raw(key)
+        if value is None:
+            return default
+        checked = check(value)
+        if checked is None:
+            self.error(_join(self.path, key), f"expected {expected}, got {value!r}")
+            return default
+        return checked
+
+    def string(self, key: str, default: str = "", choices: tuple[str, ...] = ()) -> str:
+        def check(value: Any) -> str | None:
+            if not isinstance(value, str) or (choices and value not in choices):
+                return None
+            return value
+
+        expected = "one of " + ", ".join(choices) if choices else "a string"
+        return self._typed(key, default, check, expected)
+
+    def required_string(self, key: str) -> str:
+        if self.raw(key) is None:
+            self.error(_join(self.path, key), "is required")
+            return ""
+        return self.string(key)
+
+    def number(self, key: str, default: float, minimum: float = 0.0, maximum: float = math.inf) -> float:
+        def check(value: Any) -> float | None:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return None
+            return float(value) if minimum <= value <= maximum else None
+
+        bounds = f"a number from {minimum:g}" + (f" to {maximum:g}" if math.isfinite(maximum) else " up")
+        return self._typed(key, default, check, bounds)
+
+    def optional_number(self, key: str, minimum: float = 0.0, maximum: float = math.inf) -> float | None:
+        return None if self.raw(key) is None else self.number(key, 0.0, minimum, maximum)
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        def check(value: Any) -> int | None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                return None
+            return value
+
+        return self._typed(key, default, check, f"a whole number from {minimum} up")
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return self._typed(key, default, lambda v: v if isinstance(v, bool) else None, "true or false")
+
+    def endpoint(self, key: str, default: str) -> Endpoint:
+        raw = self.raw(key)
+        value = default if raw is None else raw
+        parsed = parse_endpoint(value) if isinstance(value, str) else None
+        if parsed is None:
+            self.error(_join(self.path, key), f"expected host:port, got {value!r}")
+            return parse_endpoint(default) or Endpoint("127.0.0.1", 0)
+        return parsed
+
+    def string_list(self, key: str) -> tuple[str, ...]:
+        value = self.raw(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        self.error(_join(self.path, key), f"expected a string or a list of strings, got {value!r}")
+        return ()
+
+    def string_map(self, key: str) -> dict[str, str]:
+        value = self.raw(key)
+        if value is None:
+            return {}
+        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            return {str(k): v for k, v in value.items()}
+        self.error(_join(self.path, key), f"expected a mapping of strings to strings, got {value!r}")
+        return {}
+
+    def list_of_nodes(self, key: str) -> list[_Node]:
+        value = self.raw(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.error(_join(self.path, key), f"expected a list, got {_kind(value)}")
+            return []
+        return [_Node(item, f"{_join(self.path, key)}[{i}]", self._errors) for i, item in enumerate(value)]
+
+    def done(self, *nested: str) -> None:
+        """Report keys nobody asked for; ``nested`` are keys whose children were checked elsewhere."""
+        for key in self._data:
+            if key not in self._used and key not in nested:
+                self.error(_join(self.path, str(key)), "unknown key")
+
+
+def parse_endpoint(value: str) -> Endpoint | None:
+    """``host:port`` or ``[v6]:port`` → :class:`Endpoint`; ``None`` when malformed."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\s\[\]]*):(\d{1,5})", value.strip())
+    if not match:
+        return None
+    host = match.group(1) or match.group(3) or "0.0.0.0"
+    port = int(match.group(2) or match.group(4))
+    return Endpoint(host, port) if port <= 65535 else None
+
+
+def _receivers(node: _Node) -> ReceiversConfig:
+    otlp = node.child("otlp")
+    protocols = otlp.child("protocols")
+    grpc = http = None
+    if protocols.has("grpc"):
+        g = protocols.child("grpc")
+        grpc = GrpcReceiverConfig(g.endpoint("endpoint", "0.0.0.0:4317"), g.integer("max_recv_msg_size_mib", 64, 1))
+        g.done()
+    if protocols.has("http"):
+        h = protocols.child("http")
+        http = HttpReceiverConfig(
+            h.endpoint("endpoint", "0.0.0.0:4318"), h.integer("max_request_body_size_mib", 64, 1)
+        )
+        h.done()
+    if grpc is None and http is None:
+        protocols.error(protocols.path, "expected at least one of grpc, http")
+    protocols.done()
+    otlp.done()
+    node.done()
+    return ReceiversConfig(grpc, http)
+
+
+def _genai(processors: _Node) -> GenaiProcessorConfig:
+    node = processors.child("genai")
+    config = GenaiProcessorConfig(
+        pricing=_pricing(node.child("pricing")),
+        usage=_usage(node.child("usage")),
+        slos=tuple(_slo(item) for item in node.list_of_nodes("slos")),
+        labels=_labels(node.child("labels")),
+        buckets=_buckets(node.child("buckets")),
+    )
+    names = [slo.name for slo in config.slos]
+    for name in {name for name in names if names.count(name) > 1}:
+        node.error(_join(node.path, "slos"), f"SLO name {name!r} is used more than once")
+    node.done()
+    processors.done()
+    return config
+
+
+def _pricing(node: _Node) -> PricingSettings:
+    overrides: dict[str, PriceOverride] = {}
+    models = node.child("models")
+    for model in models.keys():
+        entry = models.child(model)
+        overrides[model] = PriceOverride(
+            input_mtok=entry.optional_number("input_mtok"),
+            output_mtok=entry.optional_number("output_mtok"),
+            cache_read_mtok=entry.optional_number("cache_read_mtok"),
+            cache_write_mtok=entry.optional_number("cache_write_mtok"),
+            cache_write_1h_mtok=entry.optional_number("cache_write_1h_mtok"),
+            output_reasoning_mtok=entry.optional_number("output_reasoning_mtok"),
+            request_usd=entry.optional_number("request_usd"),
+        )
+        entry.done()
+    discounts_node = node.child("discounts")
+    discounts = {key: discounts_node.number(key, 0.0, 0.0, 1.0) for key in discounts_node.keys()}
+    settings = PricingSettings(
+        aliases=node.string_map("aliases"),
+        overrides=overrides,
+        discounts=discounts,
+        prefer_span_cost=node.boolean("prefer_span_cost", True),
+    )
+    node.done()
+    return settings
+
+
+def _usage(node: _Node) -> UsageSemantics:
+    usage = UsageSemantics(frozenset(node.string_list("input_excludes_cache_scopes")))
+    node.done()
+    return usage
+
+
+def _slo(node: _Node) -> SloSpec:
+    name = node.required_string("name")
+    if name and not re.fullmatch(r"[A-Za-z0-9_.:-]+", name):
+        node.error(_join(node.path, "name"), f"expected letters, digits and _ . : -, got {name!r}")
+    match = node.child("match")
+    spec = SloSpec(
+        name=name,
+        objective=node.number("objective", 0.99, 0.0, 1.0),
+        latency_threshold_s=node.optional_number("latency_threshold_s", 1e-6),
+        ttft_threshold_s=node.optional_number("ttft_threshold_s", 1e-6),
+        providers=match.string_list("provider"),
+        models=match.string_list("model"),
+        operations=match.string_list("operation"),
+    )
+    if spec.latency_threshold_s is None and spec.ttft_threshold_s is None:
+        node.error(node.path, "expected latency_threshold_s, ttft_threshold_s or both")
+    if not node.has("objective"):
+        node.error(_join(node.path, "objective"), "is required (a ratio such as 0.99)")
+    match.done()
+    node.done()
+    return spec
+
+
+def _labels(node: _Node) -> LabelsConfig:
+    allow: dict[str, tuple[str, ...]] = {}
+    raw = node.raw("allow")
+    path = _join(node.path, "allow")
+    if isinstance(raw, list):
+        entries = {re.sub(r"[^a-zA-Z0-9_]", "_", str(key)): (str(key),) for key in raw}
+    elif isinstance(raw, dict):
+        entries = {}
+        for label, keys in raw.items():
+            if isinstance(keys, str):
+                entries[str(label)] = (keys,)
+            elif isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+                entries[str(label)] = tuple(keys)
+            else:
+                node.error(f"{path}.{label}", f"expected an attribute key or a list of them, got {keys!r}")
+    elif raw is None:
+        entries = {}
+    else:
+        node.error(path, f"expected a list of attribute keys or a mapping label → keys, got {raw!r}")
+        entries = {}
+    for label, keys in entries.items():
+        if not _LABEL_NAME.match(label) or label.startswith("__") or label in _RESERVED_LABELS:
+            node.error(f"{path}.{label}", "expected a Prometheus label name not used by the metrics themselves")
+        elif forbidden := [key for key in keys if is_forbidden_label_key(key)]:
+            node.error(
+                f"{path}.{label}",
+                f"{', '.join(forbidden)} identifies a request or carries content and can never be a label",
+            )
+        else:
+            allow[label] = keys
+    max_values_node = node.child("max_values")
+    max_values = {key: max_values_node.integer(key, 100, 1) for key in max_values_node.keys()}
+    labels = LabelsConfig(
+        allow=allow,
+        max_values_per_label=node.integer("max_values_per_label", 100, 1),
+        max_values=max_values,
+        max_value_length=node.integer("max_value_length", 128, 8),
+    )
+    node.done()
+    return labels
+
+
+def _buckets(node: _Node) -> BucketsConfig:
+    def boundaries(key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        value = node.raw(key)
+        if value is None:
+            return default
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)
+            and list(value) == sorted(set(value))
+        ):
+            return tuple(float(v) for v in value)
+        node.error(_join(node.path, key), f"expected increasing positive numbers, got {value!r}")
+        return default
+
+    buckets = BucketsConfig(
+        duration_s=boundaries("duration_s", DEFAULT_DURATION_BUCKETS),
+        time_to_first_token_s=boundaries("time_to_first_token_s", DEFAULT_TTFT_BUCKETS),
+        time_per_output_token_s=boundaries("time_per_output_token_s", DEFAULT_TPOT_BUCKETS),
+    )
+    node.done()
+    return buckets
+
+
+def _exporters(node: _Node) -> ExportersConfig:
+    prometheus = node.child("prometheus")
+    prometheus_config = PrometheusExporterConfig(prometheus.endpoint("endpoint", "0.0.0.0:9464"))
+    prometheus.done()
+    loki = _loki(node.child("loki")) if node.has("loki") else None
+    tempo = _tempo(node.child("tempo")) if node.has("tempo") else None
+    node.done()
+    return ExportersConfig(prometheus_config, loki, tempo)
+
+
+def _retry(node: _Node) -> RetryConfig:
+    retry = RetryConfig(
+        initial_interval_s=node.number("initial_interval_s", 1.0, 0.001),
+        max_interval_s=node.number("max_interval_s", 30.0, 0.001),
+        multiplier=node.number("multiplier", 1.5, 1.0),
+        randomization_factor=node.number("randomization_factor", 0.5, 0.0, 1.0),
+        max_elapsed_s=node.number("max_elapsed_s", 0.0),
+    )
+    node.done()
+    return retry
+
+
+def _tls(node: _Node) -> TlsConfig:
+    tls = TlsConfig(
+        insecure=node.boolean("insecure", False),
+        insecure_skip_verify=node.boolean("insecure_skip_verify", False),
+        ca_file=node.string("ca_file"),
+        cert_file=node.string("cert_file"),
+        key_file=node.string("key_file"),
+    )
+    node.done()
+    return tls
+
+
+def _loki(node: _Node) -> LokiExporterConfig:
+    endpoint = node.required_string("endpoint")
+    if endpoint and not re.match(r"^https?://", endpoint):
+        node.error(_join(node.path, "endpoint"), f"expected an http:// or https:// URL, got {endpoint!r}")
+    auth = node.child("auth")
+    basic = auth.child("basic")
+    batch = node.child("batch")
+    config = LokiExporterConfig(
+        endpoint=endpoint,
+        encoding=node.string("encoding", "protobuf", ("protobuf", "json")),
+        tenant_id=node.string("tenant_id"),
+        headers=node.string_map("headers"),
+        basic_username=basic.string("username"),
+        basic_password=basic.string("password"),
+        bearer_token=auth.string("bearer_token"),
+        tls=_tls(node.child("tls")),
+        timeout_s=node.number("timeout_s", 10.0, 0.001),
+        max_line_bytes=node.integer("max_line_bytes", 256_000, 1024),
+        batch=BatchConfig(
+            max_lines=batch.integer("max_lines", 1000, 1),
+            max_bytes=batch.integer("max_bytes", 1_048_576, 1024),
+            timeout_s=batch.number("timeout_s", 1.0, 0.001),
+        ),
+        retry=_retry(node.child("retry_on_failure")),
+    )
+    basic.done()
+    auth.done()
+    batch.done()
+    node.done()
+    return config
+
+
+def _tempo(node: _Node) -> TempoExporterConfig:
+    config = TempoExporterConfig(
+        endpoint=node.required_string("endpoint"),
+        protocol=node.string("protocol", "grpc", ("grpc", "http")),
+        compression=node.string("compression", "gzip", ("gzip", "none")),
+        headers=node.string_map("headers"),
+        tls=_tls(node.child("tls")),
+        timeout_s=node.number("timeout_s", 5.0, 0.001),
+        strip_content=node.boolean("strip_content", False),
+        retry=_retry(node.child("retry_on_failure")),
+    )
+    node.done()
+    return config
+
+
+def _storage(node: _Node) -> StorageConfig:
+    storage = StorageConfig(
+        directory=Path(node.string("directory", "./otlp-enricher-data") or "./otlp-enricher-data"),
+        fsync=node.string("fsync", "batch", ("always", "batch", "never")),
+        max_spool_bytes=node.integer("max_spool_bytes", 1 << 30, 1 << 20),
+    )
+    node.done()
+    return storage
+
+
+def _service(node: _Node) -> ServiceConfig:
+    telemetry = node.child("telemetry")
+    logs = telemetry.child("logs")
+    service = ServiceConfig(
+        logs=LogsConfig(
+            level=logs.string("level", "info", ("debug", "info", "warning", "error")),
+            encoding=logs.string("encoding", "auto", ("auto", "json", "console")),
+        ),
+        shutdown_timeout_s=node.number("shutdown_timeout_s", 10.0, 0.1),
+    )
+    logs.done()
+    telemetry.done()
+    node.done()
+    return service

@@ -1,0 +1,1 @@
+"""Connectors: LLM call records → Prometheus metrics, prompt-log records and replay reports."""

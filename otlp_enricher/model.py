@@ -1,0 +1,110 @@
+"""The internal record of one LLM call, as every vocabulary is normalised into it.
+
+Token semantics are fixed here once, so nothing downstream has to know which instrumentation
+produced the span:
+
+* ``input`` counts every input token, cached reads and cache writes included (OTel semantics);
+* ``output`` counts every output token, reasoning included;
+* ``cache_read``, ``cache_write_5m``, ``cache_write_1h`` and ``reasoning`` are subsets of those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "error"]
+CostSource = Literal["span", "price_table", "unpriced", "none"]
+
+ERROR_REASONS = (
+    "rate_limit",
+    "context_overflow",
+    "timeout",
+    "safety_block",
+    "auth",
+    "bad_request",
+    "provider_5xx",
+    "cancelled",
+    "other",
+)
+
+
+@dataclass(slots=True)
+class Tokens:
+    """Token counts of one call; see the module docstring for what includes what."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    reasoning: int = 0
+
+    @property
+    def cache_write(self) -> int:
+        """All cache-write tokens, whatever their time to live."""
+        return self.cache_write_5m + self.cache_write_1h
+
+    @property
+    def total(self) -> int:
+        """Input plus output tokens."""
+        return self.input + self.output
+
+
+@dataclass(slots=True)
+class LLMCall:
+    """One LLM call recognised in a span, plus what the processors derive from it.
+
+    The fields up to ``attributes`` are read from the span by ``semconv``; the ones after are
+    filled in by the processors. ``span`` is the protobuf span itself, kept so exporters can enrich
+    it; ``attributes`` its lazy attribute view, kept so content is decoded only by whoever needs it.
+    """
+
+    trace_id: bytes
+    span_id: bytes
+    start_ns: int
+    end_ns: int
+    service: str
+    provider: str
+    request_model: str
+    response_model: str
+    operation: str
+    status: Status
+    vocabulary: str
+    tokens: Tokens | None = None
+    error_type: str = ""
+    error_reason: str = ""
+    ttft_s: float | None = None
+    finish_reasons: tuple[str, ...] = ()
+    span_cost_usd: float | None = None
+    streaming: bool | None = None
+    user_id: str = ""
+    session_id: str = ""
+    label_values: dict[str, str] = field(default_factory=dict)
+    span: Any = None
+    attributes: Any = None
+    # Derived by the processors.
+    cost_usd: float | None = None
+    cost_source: CostSource = "none"
+    priced_model: str = ""
+    time_per_output_token_s: float | None = None
+    slo_outcomes: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """The model the provider answered with, or the requested one when it did not say."""
+        return self.response_model or self.request_model
+
+    @property
+    def duration_s(self) -> float:
+        """Wall-clock duration of the call in seconds."""
+        return (self.end_ns - self.start_ns) / 1e9
+
+
+class SpanRejected(ValueError):
+    """A span claims to be an LLM call but carries data that cannot be used (see ``reason``)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

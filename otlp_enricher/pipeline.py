@@ -1,0 +1,207 @@
+"""The per-request path: recognise LLM calls, derive cost/rates/SLOs/errors, hand off to exporters.
+
+``Pipeline.export`` is what every receiver (and ``replay``) calls with one decoded OTLP request.
+Exporters accept a batch *durably* (delivered or spooled) before the request is acknowledged, and
+refuse with :class:`Backpressure` when they cannot take more; metrics are updated only once the
+batch is accepted, so a retried request is not counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter as Tally
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from otlp_enricher.model import LLMCall, SpanRejected
+from otlp_enricher.processor.errors import classify_error
+from otlp_enricher.processor.pricing import PriceBook
+from otlp_enricher.processor.rates import time_per_output_token
+from otlp_enricher.processor.slo import SloEvaluator
+from otlp_enricher.semconv.attributes import Attributes
+from otlp_enricher.semconv.extract import CallExtractor, error_evidence, service_name
+from otlp_enricher.telemetry.metrics import Metrics
+
+
+class Backpressure(Exception):
+    """An exporter cannot accept more now; the sender should retry after ``retry_after_s``."""
+
+    def __init__(self, exporter: str, retry_after_s: float) -> None:
+        super().__init__(f"{exporter} is full; retry after {retry_after_s:g}s")
+        self.exporter = exporter
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(slots=True)
+class SpanBatch:
+    """One received request: the decoded message, its wire bytes if they came as protobuf, its calls."""
+
+    request: Any
+    raw: bytes | None
+    calls: list[LLMCall]
+    span_count: int
+
+
+class SpanExporter(Protocol):
+    """Takes every span of every request (Tempo, or local files)."""
+
+    name: str
+
+    async def accept(self, batch: SpanBatch) -> None:
+        """Return once the batch is delivered or durably queued; raise :class:`Backpressure` if full."""
+
+    async def shutdown(self, deadline_s: float) -> None:
+        """Stop taking batches, flush what can be flushed before the deadline, keep the rest."""
+
+
+class CallExporter(Protocol):
+    """Takes every LLM call record (Loki prompt logs, or local files)."""
+
+    name: str
+
+    async def accept(self, calls: Sequence[LLMCall]) -> None:
+        """Return once the records are delivered or durably queued; raise :class:`Backpressure` if full."""
+
+    async def shutdown(self, deadline_s: float) -> None:
+        """Stop taking records, flush what can be flushed before the deadline, keep the rest."""
+
+
+class CallSink(Protocol):
+    """An in-process consumer of enriched calls (metrics, replay reports); never blocks, never fails."""
+
+    def consume(self, calls: Sequence[LLMCall]) -> None:
+        """Take the calls of one accepted request."""
+
+
+@dataclass(slots=True)
+class ExportOutcome:
+    """What to answer the sender: spans whose LLM data could not be used, and why."""
+
+    span_count: int
+    rejected: Tally[str] = field(default_factory=Tally)
+    first_problem: str = ""
+
+    @property
+    def rejected_count(self) -> int:
+        """How many spans to report in ``partial_success.rejected_spans``."""
+        return sum(self.rejected.values())
+
+    def message(self) -> str:
+        """The ``partial_success.error_message``: counts by reason and the first problem seen."""
+        if not self.rejected:
+            return ""
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(self.rejected.items()))
+        return f"LLM data of {self.rejected_count} span(s) unusable ({reasons}); first: {self.first_problem}"
+
+
+class Enricher:
+    """Runs the pure processors over one call; everything configurable was decided in ``__init__``."""
+
+    def __init__(self, prices: PriceBook, slos: SloEvaluator, prefer_span_cost: bool) -> None:
+        self._prices = prices
+        self._slos = slos
+        self._prefer_span_cost = prefer_span_cost
+
+    def enrich(self, call: LLMCall) -> None:
+        """Fill in the derived fields of ``call``."""
+        if call.status == "error":
+            texts, http_status = error_evidence(call)
+            call.error_reason = classify_error(texts, http_status)
+        tokens = call.tokens
+        if call.span_cost_usd is not None and (self._prefer_span_cost or tokens is None):
+            call.cost_usd = call.span_cost_usd
+            call.cost_source = "span"
+        elif tokens is not None and tokens.total > 0:
+            card = self._prices.card(call.provider, call.model, call.start_ns)
+            if card is None and call.request_model and call.request_model != call.model:
+                card = self._prices.card(call.provider, call.request_model, call.start_ns)
+            if card is None:
+                call.cost_source = "unpriced"
+            else:
+                call.cost_usd = card.cost(tokens)
+                call.cost_source = "override" if card.source == "override" else "price_table"
+                call.priced_model = card.model_id
+        if tokens is not None:
+            call.time_per_output_token_s = time_per_output_token(call.duration_s, call.ttft_s, tokens.output)
+        call.slo_outcomes = self._slos.evaluate(call)
+
+
+class Pipeline:
+    """Receiver-facing entry point shared by gRPC, HTTP and replay."""
+
+    def __init__(
+        self,
+        extractor: CallExtractor,
+        enricher: Enricher,
+        metrics: Metrics,
+        sinks: Sequence[CallSink],
+        span_exporters: Sequence[SpanExporter],
+        call_exporters: Sequence[CallExporter],
+    ) -> None:
+        self._extractor = extractor
+        self._enricher = enricher
+        self._metrics = metrics
+        self._sinks = tuple(sinks)
+        self._span_exporters = tuple(span_exporters)
+        self._call_exporters = tuple(call_exporters)
+
+    def recognise(self, request: Any) -> tuple[list[LLMCall], ExportOutcome]:
+        """Extract and enrich every LLM call of ``request``; no I/O, no metrics."""
+        calls: list[LLMCall] = []
+        outcome = ExportOutcome(span_count=0)
+        extract = self._extractor.extract
+        enrich = self._enricher.enrich
+        for resource_spans in request.resource_spans:
+            resource = Attributes(resource_spans.resource.attributes)
+            service = service_name(resource)
+            for scope_spans in resource_spans.scope_spans:
+                scope = scope_spans.scope.name
+                for span in scope_spans.spans:
+                    outcome.span_count += 1
+                    try:
+                        call = extract(span, resource, scope, service)
+                    except SpanRejected as rejected:
+                        outcome.rejected[rejected.reason] += 1
+                        if not outcome.first_problem:
+                            outcome.first_problem = f"span {span.span_id.hex()}: {rejected.detail}"
+                        continue
+                    if call is not None:
+                        enrich(call)
+                        calls.append(call)
+        return calls, outcome
+
+    async def export(self, request: Any, raw: bytes | None, transport: str) -> ExportOutcome:
+        """Process one request; raises :class:`Backpressure` when an exporter cannot take it now."""
+        calls, outcome = self.recognise(request)
+        batch = SpanBatch(request, raw, calls, outcome.span_count)
+        accepts = [exporter.accept(batch) for exporter in self._span_exporters]
+        if calls:
+            accepts.extend(exporter.accept(calls) for exporter in self._call_exporters)
+        if accepts:
+            results = await asyncio.gather(*accepts, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+        self._count(calls, outcome, transport)
+        for sink in self._sinks:
+            sink.consume(calls)
+        return outcome
+
+    def _count(self, calls: Sequence[LLMCall], outcome: ExportOutcome, transport: str) -> None:
+        m = self._metrics
+        m.spans_received.labels(transport).inc(outcome.span_count)
+        for reason, count in outcome.rejected.items():
+            m.spans_rejected.labels(reason).inc(count)
+        for exporter in self._span_exporters:
+            m.spans_passed_on.labels(exporter.name).inc(outcome.span_count)
+        if calls:
+            for exporter in self._call_exporters:
+                m.prompt_logs.labels(exporter.name).inc(len(calls))
+            for vocabulary, count in Tally(call.vocabulary for call in calls).items():
+                m.llm_spans.labels(vocabulary).inc(count)
+
+    async def shutdown(self, deadline_s: float) -> None:
+        """Flush and stop every exporter, sharing one deadline."""
+        exporters = [*self._span_exporters, *self._call_exporters]
+        await asyncio.gather(*(exporter.shutdown(deadline_s) for exporter in exporters))

@@ -1,0 +1,201 @@
+"""Which attribute names carry which concept, in every vocabulary we read.
+
+Each tuple is tried in order and the first key present wins, so the newest OTel name comes first,
+then older OTel names, then OpenInference, OpenLLMetry/OpenLIT extras and the Vercel AI SDK.
+Sources: ``shared/reference/genai-attributes.md`` §1 (each row there cites the repository it was
+read from).
+"""
+
+from __future__ import annotations
+
+REQUEST_MODEL = ("gen_ai.request.model", "llm.request.model_name", "ai.model.id")
+RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model_name", "llm.model_name", "ai.response.model")
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
+OPERATION = ("gen_ai.operation.name",)
+
+INPUT_TOKENS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+    "ai.usage.inputTokens",
+    "ai.usage.promptTokens",
+)
+OUTPUT_TOKENS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+    "ai.usage.outputTokens",
+    "ai.usage.completionTokens",
+)
+CACHE_READ_TOKENS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+    "gen_ai.usage.prompt_tokens_details.cached_tokens",
+    "ai.usage.inputTokenDetails.cacheReadTokens",
+    "ai.usage.cachedInputTokens",
+)
+CACHE_WRITE_TOKENS = (
+    "gen_ai.usage.cache_write.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "llm.token_count.prompt_details.cache_write",
+    "gen_ai.usage.prompt_tokens_details.cache_creation_tokens",
+    "gen_ai.usage.input_tokens.cache_write",
+    "ai.usage.inputTokenDetails.cacheWriteTokens",
+)
+# Anthropic splits cache writes by time to live; a one-hour write costs twice the five-minute one.
+CACHE_WRITE_1H_TOKENS = (
+    "gen_ai.usage.cache_write.1h.input_tokens",
+    "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens",
+    "gen_ai.usage.cache_creation.1h.input_tokens",
+    "llm.token_count.prompt_details.cache_write_1h",
+)
+REASONING_TOKENS = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "llm.usage.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning",
+    "gen_ai.usage.completion_tokens_details.reasoning_tokens",
+    "ai.usage.outputTokenDetails.reasoningTokens",
+    "ai.usage.reasoningTokens",
+)
+# Present only on the Vercel AI SDK v6+ usage model, where inputTokens already counts the cache.
+VERCEL_INPUT_DETAIL = ("ai.usage.inputTokenDetails.noCacheTokens", "ai.usage.inputTokenDetails.cacheReadTokens")
+VERCEL_LEGACY_INPUT = ("ai.usage.inputTokens", "ai.usage.promptTokens")
+
+COST_USD = ("gen_ai.usage.cost", "llm.cost.total", "operation.cost")
+
+TTFT_SECONDS = (
+    "gen_ai.response.time_to_first_chunk",
+    "gen_ai.client.operation.time_to_first_chunk",
+    "gen_ai.server.time_to_first_token",
+)
+TTFT_MILLISECONDS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+# Span events whose time marks the first streamed chunk (OpenInference, Vercel AI SDK, OpenLLMetry).
+FIRST_CHUNK_EVENTS = frozenset(
+    {"First Token Stream Event", "ai.stream.firstChunk", "llm.content.completion.chunk", "gen_ai.content.chunk"}
+)
+
+STREAMING = ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming", "gen_ai.request.is_stream")
+FINISH_REASONS = ("gen_ai.response.finish_reasons", "llm.finish_reason", "ai.response.finishReason")
+
+ERROR_TYPE = ("error.type",)
+HTTP_STATUS = ("http.response.status_code", "http.status_code")
+
+USER_ID = (
+    "user.id",
+    "gen_ai.user.id",
+    "gen_ai.request.user",
+    "gen_ai.user",
+    "llm.user",
+    "langfuse.user.id",
+    "traceloop.association.properties.user_id",
+    "ai.telemetry.metadata.userId",
+)
+SESSION_ID = (
+    "gen_ai.conversation.id",
+    "session.id",
+    "gen_ai.session.id",
+    "langfuse.session.id",
+    "traceloop.association.properties.session_id",
+    "ai.telemetry.metadata.sessionId",
+)
+
+# gen_ai.operation.name values that are one model call (and so carry that call's own tokens).
+LLM_OPERATIONS = frozenset(
+    {"chat", "text_completion", "generate_content", "embeddings", "completion", "generate", "embedding"}
+)
+OPERATION_ALIASES = {"completion": "text_completion", "generate": "generate_content", "embedding": "embeddings"}
+# OpenInference span kinds that are one model call; AGENT, CHAIN, TOOL … aggregate or wrap calls.
+OPENINFERENCE_LLM_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
+# OpenLLMetry before semconv-ai 0.5: llm.request.type.
+OPENLLMETRY_REQUEST_TYPES = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
+# Vercel AI SDK legacy spans: only the inner provider call carries its own usage; the outer
+# ai.generateText / ai.streamText span repeats the sum of its steps and must not be counted again.
+VERCEL_CALL_OPERATIONS = {
+    "ai.generateText.doGenerate": "chat",
+    "ai.streamText.doStream": "chat",
+    "ai.generateObject.doGenerate": "chat",
+    "ai.streamObject.doStream": "chat",
+    "ai.embed.doEmbed": "embeddings",
+    "ai.embedMany.doEmbed": "embeddings",
+}
+
+# Attribute keys (or prefixes) that identify a request, a person or carry content: never labels.
+FORBIDDEN_LABEL_KEYS = frozenset(
+    {
+        "gen_ai.response.id",
+        "gen_ai.conversation.id",
+        "gen_ai.tool.call.id",
+        "gen_ai.agent.id",
+        "gen_ai.data_source.id",
+        "session.id",
+        "user.id",
+        "langfuse.session.id",
+        "langfuse.user.id",
+        "gen_ai.user",
+        "llm.user",
+        "gen_ai.request.user",
+        "gen_ai.user.id",
+        "gen_ai.session.id",
+        "ai.response.id",
+        "ai.toolCall.id",
+        "tool_call.id",
+        "message.tool_call_id",
+        "prompt.id",
+        "request.id",
+        "http.request.id",
+        "trace_id",
+        "span_id",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "input.value",
+        "output.value",
+        "llm.invocation_parameters",
+        "exception.message",
+        "exception.stacktrace",
+        "request_data",
+        "response_data",
+        "events",
+        "metadata",
+        "tag.tags",
+    }
+)
+FORBIDDEN_LABEL_PREFIXES = (
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "gen_ai.usage.",
+    "gen_ai.content.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "llm.prompts.",
+    "llm.choices.",
+    "llm.tools.",
+    "llm.token_count.",
+    "llm.prompt_template.variables",
+    "traceloop.association.properties.",
+    "traceloop.entity.",
+    "traceloop.prompt.template_variables",
+    "langfuse.",
+    "ai.prompt",
+    "ai.response.",
+    "ai.telemetry.metadata.",
+    "ai.settings.",
+    "ai.request.headers.",
+    "gen_ai.headers",
+    "llm.headers",
+)
+
+
+def is_forbidden_label_key(key: str) -> bool:
+    """Whether ``key`` names an identifier, content or a secret, which must never become a label."""
+    if key in FORBIDDEN_LABEL_KEYS or key.endswith((".id", "_id")):
+        return True
+    return key.startswith(FORBIDDEN_LABEL_PREFIXES)

@@ -1,0 +1,1 @@
+"""The sidecar's own telemetry: metric declarations, log setup, and the /metrics + health server."""
