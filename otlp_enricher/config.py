@@ -28,7 +28,9 @@ from otlp_enricher.semconv.keys import is_forbidden_label_key
 DEFAULT_CONFIG_RESOURCE = "default-config.yaml"
 _ENV_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_RESERVED_LABELS = frozenset({"provider", "model", "operation", "status", "reason", "type", "slo", "outcome", "le"})
+_RESERVED_LABELS = frozenset(
+    {"provider", "model", "operation", "status", "reason", "type", "slo", "outcome", "le"}
+)
 
 # Buckets fit for LLM calls: 10 ms to ~5.5 min for whole calls, 1 ms to 60 s for first tokens.
 DEFAULT_DURATION_BUCKETS = (
@@ -255,7 +257,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     expanded = _expand_env(raw, "", environ, errors)
     root = _Node(expanded, "", errors)
     config = Config(
-        receivers=_receivers(root.child("receivers")),
+        receivers=_receivers(root.child("receivers")) if root.has("receivers") else _DEFAULT_RECEIVERS,
         genai=_genai(root.child("processors")),
         exporters=_exporters(root.child("exporters")),
         storage=_storage(root.child("storage")),
@@ -439,13 +441,20 @@ def parse_endpoint(value: str) -> Endpoint | None:
     return Endpoint(host, port) if port <= 65535 else None
 
 
+_DEFAULT_RECEIVERS = ReceiversConfig(
+    GrpcReceiverConfig(Endpoint("0.0.0.0", 4317)), HttpReceiverConfig(Endpoint("0.0.0.0", 4318))
+)
+
+
 def _receivers(node: _Node) -> ReceiversConfig:
     otlp = node.child("otlp")
     protocols = otlp.child("protocols")
     grpc = http = None
     if protocols.has("grpc"):
         g = protocols.child("grpc")
-        grpc = GrpcReceiverConfig(g.endpoint("endpoint", "0.0.0.0:4317"), g.integer("max_recv_msg_size_mib", 64, 1))
+        grpc = GrpcReceiverConfig(
+            g.endpoint("endpoint", "0.0.0.0:4317"), g.integer("max_recv_msg_size_mib", 64, 1)
+        )
         g.done()
     if protocols.has("http"):
         h = protocols.child("http")
@@ -556,7 +565,9 @@ def _labels(node: _Node) -> LabelsConfig:
         entries = {}
     for label, keys in entries.items():
         if not _LABEL_NAME.match(label) or label.startswith("__") or label in _RESERVED_LABELS:
-            node.error(f"{path}.{label}", "expected a Prometheus label name not used by the metrics themselves")
+            node.error(
+                f"{path}.{label}", "expected a Prometheus label name not used by the metrics themselves"
+            )
         elif forbidden := [key for key in keys if is_forbidden_label_key(key)]:
             node.error(
                 f"{path}.{label}",

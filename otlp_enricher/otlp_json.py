@@ -112,7 +112,9 @@ def _read_length_prefixed(stream: BinaryIO, path: str | Path) -> Iterator[Export
         size = int.from_bytes(header, "big")
         body = stream.read(size)
         if len(body) < size:
-            raise OtlpDecodeError(f"{path}: message at byte {offset} is truncated ({len(body)} of {size} bytes)")
+            raise OtlpDecodeError(
+                f"{path}: message at byte {offset} is truncated ({len(body)} of {size} bytes)"
+            )
         try:
             yield decode_protobuf_request(body)
         except OtlpDecodeError as error:

@@ -28,7 +28,18 @@ _SPECIFIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "context_overflow",
         ),
     ),
-    ("safety_block", ("content_filter", "content filter", "content_policy", "safety", "moderation", "blocked")),
+    (
+        "safety_block",
+        (
+            "content_filter",
+            "contentfilter",
+            "content filter",
+            "content_policy",
+            "safety",
+            "moderation",
+            "blocked",
+        ),
+    ),
     ("timeout", ("timeout", "timed out", "deadline")),
     ("cancelled", ("cancel", "aborted", "abort")),
     ("auth", ("authentication", "unauthorized", "permission", "forbidden", "api key", "apikey", "auth")),
@@ -50,7 +61,10 @@ _GENERIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "connection error",
         ),
     ),
-    ("bad_request", ("badrequest", "bad request", "invalid_request", "invalid request", "unprocessable", "notfound")),
+    (
+        "bad_request",
+        ("badrequest", "bad request", "invalid_request", "invalid request", "unprocessable", "notfound"),
+    ),
 )
 assert {reason for reason, _ in _SPECIFIC_PATTERNS + _GENERIC_PATTERNS} <= set(ERROR_REASONS)
 

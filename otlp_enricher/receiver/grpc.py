@@ -32,7 +32,9 @@ SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 class GrpcReceiver:
     """Serves OTLP/gRPC traces into a :class:`Pipeline`."""
 
-    def __init__(self, config: GrpcReceiverConfig, pipeline: Pipeline, metrics: Metrics, max_inflight: int = 64) -> None:
+    def __init__(
+        self, config: GrpcReceiverConfig, pipeline: Pipeline, metrics: Metrics, max_inflight: int = 64
+    ) -> None:
         self._config = config
         self._pipeline = pipeline
         self._metrics = metrics
@@ -92,7 +94,9 @@ class GrpcReceiver:
                 return await self._refuse(context, str(full), full.retry_after_s, "backpressure")
             except Exception:
                 self._log.exception("export_failed", transport="grpc")
-                return await self._refuse(context, "internal error; retry later", INTERNAL_RETRY_S, "internal")
+                return await self._refuse(
+                    context, "internal error; retry later", INTERNAL_RETRY_S, "internal"
+                )
             self._metrics.export_requests.labels("grpc", "partial" if outcome.rejected else "ok").inc()
             return bytes(export_response(outcome).SerializeToString())
         finally:

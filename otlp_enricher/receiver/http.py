@@ -196,7 +196,9 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         headers = {"Retry-After": retry_after_header(retry_after_s)}
         self._send(503, answer_type, retry_status(message, retry_after_s), headers)
 
-    def _send(self, code: int, answer_type: str, message: Message, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, code: int, answer_type: str, message: Message, headers: dict[str, str] | None = None
+    ) -> None:
         if answer_type == JSON:
             body = orjson.dumps(json_format.MessageToDict(message))
         else:

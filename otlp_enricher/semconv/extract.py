@@ -65,6 +65,11 @@ class CallExtractor:
         tokens = self._tokens(attrs, provider, scope_name)
         error_type = attrs.first_str(keys.ERROR_TYPE)
         is_error = span.status.code == _STATUS_CODE_ERROR or bool(error_type)
+        request_model = attrs.first_str(keys.REQUEST_MODEL)
+        response_model = attrs.first_str(keys.RESPONSE_MODEL)
+        if is_error and response_model and not _names_response_model(attrs):
+            # OpenInference writes the *requested* model into llm.model_name when the call failed.
+            request_model, response_model = request_model or response_model, ""
         call = LLMCall(
             trace_id=span.trace_id,
             span_id=span.span_id,
@@ -72,8 +77,8 @@ class CallExtractor:
             end_ns=span.end_time_unix_nano,
             service=service,
             provider=provider or "unknown",
-            request_model=attrs.first_str(keys.REQUEST_MODEL),
-            response_model=_response_model(attrs, is_error),
+            request_model=request_model,
+            response_model=response_model,
             operation=operation,
             status="error" if is_error else "ok",
             vocabulary=vocabulary,
@@ -176,12 +181,10 @@ def _provider(attrs: Attributes) -> str:
     return attrs.first_str(keys.PROVIDER)
 
 
-def _response_model(attrs: Attributes, is_error: bool) -> str:
-    model = attrs.first_str(keys.RESPONSE_MODEL)
-    # OpenInference writes the *requested* model into llm.model_name when the call failed.
-    if is_error and model and "gen_ai.response.model" not in attrs and "llm.response.model_name" not in attrs:
-        return ""
-    return model
+def _names_response_model(attrs: Attributes) -> bool:
+    return (
+        "gen_ai.response.model" in attrs or "llm.response.model_name" in attrs or "ai.response.model" in attrs
+    )
 
 
 def _count(found: tuple[str, Any] | None) -> int:

@@ -61,7 +61,10 @@ REASONING_TOKENS = (
     "ai.usage.reasoningTokens",
 )
 # Present only on the Vercel AI SDK v6+ usage model, where inputTokens already counts the cache.
-VERCEL_INPUT_DETAIL = ("ai.usage.inputTokenDetails.noCacheTokens", "ai.usage.inputTokenDetails.cacheReadTokens")
+VERCEL_INPUT_DETAIL = (
+    "ai.usage.inputTokenDetails.noCacheTokens",
+    "ai.usage.inputTokenDetails.cacheReadTokens",
+)
 VERCEL_LEGACY_INPUT = ("ai.usage.inputTokens", "ai.usage.promptTokens")
 
 COST_USD = ("gen_ai.usage.cost", "llm.cost.total", "operation.cost")
@@ -74,7 +77,12 @@ TTFT_SECONDS = (
 TTFT_MILLISECONDS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
 # Span events whose time marks the first streamed chunk (OpenInference, Vercel AI SDK, OpenLLMetry).
 FIRST_CHUNK_EVENTS = frozenset(
-    {"First Token Stream Event", "ai.stream.firstChunk", "llm.content.completion.chunk", "gen_ai.content.chunk"}
+    {
+        "First Token Stream Event",
+        "ai.stream.firstChunk",
+        "llm.content.completion.chunk",
+        "gen_ai.content.chunk",
+    }
 )
 
 STREAMING = ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming", "gen_ai.request.is_stream")
@@ -106,7 +114,11 @@ SESSION_ID = (
 LLM_OPERATIONS = frozenset(
     {"chat", "text_completion", "generate_content", "embeddings", "completion", "generate", "embedding"}
 )
-OPERATION_ALIASES = {"completion": "text_completion", "generate": "generate_content", "embedding": "embeddings"}
+OPERATION_ALIASES = {
+    "completion": "text_completion",
+    "generate": "generate_content",
+    "embedding": "embeddings",
+}
 # OpenInference span kinds that are one model call; AGENT, CHAIN, TOOL … aggregate or wrap calls.
 OPENINFERENCE_LLM_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
 # OpenLLMetry before semconv-ai 0.5: llm.request.type.

@@ -34,7 +34,10 @@ class Metrics:
             registry=registry,
         )
         self.errors = Counter(
-            "llm_errors_total", "Failed LLM calls by reason.", (*BASE_LABELS, "reason", *extra), registry=registry
+            "llm_errors_total",
+            "Failed LLM calls by reason.",
+            (*BASE_LABELS, "reason", *extra),
+            registry=registry,
         )
         self.tokens = Counter(
             "llm_tokens_total",
@@ -43,7 +46,9 @@ class Metrics:
             (*BASE_LABELS, "type", *extra),
             registry=registry,
         )
-        self.cost = Counter("llm_cost_usd_total", "Cost of LLM calls in USD.", model_labels, registry=registry)
+        self.cost = Counter(
+            "llm_cost_usd_total", "Cost of LLM calls in USD.", model_labels, registry=registry
+        )
         self.cost_source = Counter(
             "llm_cost_source_requests_total",
             "LLM calls by where their cost came from: span (reported by the instrumentation or gateway), "
@@ -79,7 +84,10 @@ class Metrics:
             registry=registry,
         )
         self.slo_requests = Counter(
-            "llm_slo_requests_total", "LLM calls covered by an SLO, good or bad.", ("slo", "outcome"), registry=registry
+            "llm_slo_requests_total",
+            "LLM calls covered by an SLO, good or bad.",
+            ("slo", "outcome"),
+            registry=registry,
         )
         self.slo_objective = Gauge(
             "llm_slo_objective_ratio", "Target ratio of good calls for each SLO.", ("slo",), registry=registry
@@ -101,7 +109,9 @@ class Metrics:
             registry=registry,
         )
         self.llm_spans = Counter(
-            "otlp_enricher_llm_spans_total", "Spans recognised as LLM calls, by vocabulary.", ("vocabulary",),
+            "otlp_enricher_llm_spans_total",
+            "Spans recognised as LLM calls, by vocabulary.",
+            ("vocabulary",),
             registry=registry,
         )
         self.spans_passed_on = Counter(

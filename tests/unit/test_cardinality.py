@@ -1,0 +1,88 @@
+"""Series stay bounded whatever arrives: capped label values, an ``other`` bucket, no identifiers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from prometheus_client import CollectorRegistry
+
+from otlp_enricher.config import parse_config
+from otlp_enricher.processor.cardinality import CardinalityGuard
+from otlp_enricher.service import build_metrics, build_pipeline
+from tests.otlp_builders import request, span
+
+
+def test_guard_caps_a_million_distinct_values() -> None:
+    """One million model names: the first 100 stay, the rest fold into ``other`` and are counted."""
+    folded: Counter[str] = Counter()
+    guard = CardinalityGuard({}, 100, 64, on_fold=lambda label: folded.update([label]))
+    values = {guard.value("model", f"model-{index}") for index in range(1_000_000)}
+    assert len(values) == 101
+    assert "other" in values
+    assert folded["model"] == 1_000_000 - 100
+    assert guard.distinct_values("model") == 100
+
+
+def test_guard_keeps_priced_models_exact_up_to_a_ceiling() -> None:
+    """Known priced models bypass the cap (the price table bounds them), up to a hard ceiling."""
+    guard = CardinalityGuard({"model": 2}, 2, 64, on_fold=lambda label: None, exempt_ceiling=3)
+    assert [guard.value("model", name, exempt=True) for name in ("a", "b", "c")] == ["a", "b", "c"]
+    assert guard.value("model", "d", exempt=True) in ("d", "other")
+    assert guard.distinct_values("model") <= 5
+
+
+def test_guard_truncates_long_values_and_names_empty_ones() -> None:
+    """Huge strings are cut; an absent value is ``unknown``."""
+    guard = CardinalityGuard({}, 10, 16, on_fold=lambda label: None)
+    assert guard.value("model", "x" * 10_000) == "x" * 16
+    assert guard.value("provider", "") == "unknown"
+
+
+def series_count(registry: CollectorRegistry) -> int:
+    """Number of exposed samples whose metric name starts with llm_."""
+    return sum(len(family.samples) for family in registry.collect() if family.name.startswith("llm_"))
+
+
+def test_pipeline_series_stay_bounded_with_distinct_models_and_user_ids() -> None:
+    """50 000 calls, each with a new model name and user id: the llm_* series count stops growing."""
+    config = parse_config(
+        "processors: {genai: {labels: {max_values_per_label: 20, allow: {environment: deployment.environment}}}}",
+        "test",
+        {},
+    )
+    registry = CollectorRegistry()
+    pipeline = build_pipeline(config, build_metrics(config, registry))
+
+    async def send(start: int, count: int) -> None:
+        for batch in range(start, start + count, 500):
+            spans = [
+                span(
+                    {
+                        "gen_ai.operation.name": "chat",
+                        "gen_ai.provider.name": "openai",
+                        "gen_ai.request.model": f"finetune-{index}",
+                        "gen_ai.usage.input_tokens": 10,
+                        "gen_ai.usage.output_tokens": 5,
+                        "user.id": f"user-{index}",
+                        "deployment.environment": f"env-{index}",
+                    }
+                )
+                for index in range(batch, batch + 500)
+            ]
+            await pipeline.export(request(spans), None, "test")
+
+    asyncio.run(send(0, 5_000))
+    after_first = series_count(registry)
+    asyncio.run(send(5_000, 15_000))
+    assert series_count(registry) == after_first
+    exposed = b"".join(family.name.encode() + repr(family.samples).encode() for family in registry.collect())
+    assert b"user-" not in exposed
+    assert (
+        registry.get_sample_value("otlp_enricher_label_values_folded_total", {"label": "model"})
+        == 20_000 - 20
+    )
+    unpriced = registry.get_sample_value(
+        "llm_unpriced_requests_total", {"provider": "openai", "model": "other", "environment": "other"}
+    )
+    assert unpriced == 20_000 - 20

@@ -1,0 +1,123 @@
+"""Cost to the cent, against the providers' published list prices (USD per million tokens).
+
+Expected figures are computed here from the public price pages, not from the code under test:
+gpt-4o $2.50 in / $1.25 cached in / $10 out; o3-mini $1.10 / $0.55 / $4.40;
+claude-sonnet-4-5 $3 in / $0.30 cache read / $3.75 5-minute write / $6 1-hour write / $15 out,
+and above 200k input tokens $6 / $0.60 / $7.50 / $12 / $22.50.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from otlp_enricher.model import Tokens
+from otlp_enricher.processor.pricing import PriceBook, PriceOverride, PricingSettings
+
+M = 1_000_000
+
+
+def book(**settings: object) -> PriceBook:
+    """A price book over genai-prices with optional aliases/overrides/discounts."""
+    defaults: dict[str, object] = {"aliases": {}, "overrides": {}, "discounts": {}}
+    defaults.update(settings)
+    return PriceBook(PricingSettings(**defaults))  # type: ignore[arg-type]
+
+
+def test_openai_cached_input_is_a_subset_priced_at_the_cached_rate() -> None:
+    """OpenAI's prompt_tokens include cached ones: 1000 in, 400 of them cached, 300 out."""
+    card = book().card("openai", "gpt-4o-2024-08-06")
+    assert card is not None
+    cost = card.cost(Tokens(input=1000, output=300, cache_read=400))
+    assert cost == pytest.approx((600 * 2.50 + 400 * 1.25 + 300 * 10.0) / M, abs=1e-12)
+
+
+def test_reasoning_tokens_are_inside_output_and_not_paid_twice() -> None:
+    """o3-mini: 500 output tokens of which 320 reasoning cost 500 output tokens, not 820."""
+    card = book().card("openai", "o3-mini-2025-01-31")
+    assert card is not None
+    cost = card.cost(Tokens(input=200, output=500, reasoning=320))
+    assert cost == pytest.approx((200 * 1.10 + 500 * 4.40) / M, abs=1e-12)
+
+
+def test_anthropic_cache_reads_and_both_write_ttls() -> None:
+    """Input total 10 000 = 1 000 fresh + 6 000 read + 2 000 5-minute write + 1 000 1-hour write."""
+    card = book().card("anthropic", "claude-sonnet-4-5-20250929")
+    assert card is not None
+    tokens = Tokens(input=10_000, output=800, cache_read=6_000, cache_write_5m=2_000, cache_write_1h=1_000)
+    expected = (1_000 * 3.0 + 6_000 * 0.30 + 2_000 * 3.75 + 1_000 * 6.0 + 800 * 15.0) / M
+    assert card.cost(tokens) == pytest.approx(expected, abs=1e-12)
+
+
+def test_long_context_tier_reprices_every_token_above_200k() -> None:
+    """Past 200 000 input tokens (cache included) the whole request moves to the higher tier."""
+    card = book().card("anthropic", "claude-sonnet-4-5")
+    assert card is not None
+    at_limit = card.cost(Tokens(input=200_000, output=1_000))
+    above = card.cost(Tokens(input=200_001, output=1_000, cache_read=100_000))
+    assert at_limit == pytest.approx((200_000 * 3.0 + 1_000 * 15.0) / M, abs=1e-12)
+    assert above == pytest.approx((100_001 * 6.0 + 100_000 * 0.60 + 1_000 * 22.50) / M, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("openai", "gpt-4o"),
+        ("openai", "gpt-4o-2024-08-06"),
+        ("openai", "openai/gpt-4o"),
+        ("", "openai/gpt-4o"),
+        ("azure.ai.openai", "gpt-4o"),
+    ],
+)
+def test_model_names_resolve_through_snapshots_and_prefixes(provider: str, model: str) -> None:
+    """Dated snapshots, provider prefixes and Azure all land on gpt-4o's price."""
+    card = book().card(provider, model)
+    assert card is not None
+    assert card.cost(Tokens(input=M, output=0)) == pytest.approx(2.50)
+
+
+def test_bedrock_model_ids_resolve() -> None:
+    """A Bedrock cross-region inference profile id resolves to the Claude 3.5 Sonnet price."""
+    card = book().card("aws.bedrock", "us.anthropic.claude-3-5-sonnet-20240620-v1:0")
+    assert card is not None
+    assert card.cost(Tokens(input=M, output=M)) == pytest.approx(3.0 + 15.0)
+
+
+def test_unknown_model_is_unpriced_not_free() -> None:
+    """A model nobody prices gives no card at all (never a $0 one)."""
+    assert book().card("openai", "my-finetune-that-does-not-exist") is None
+
+
+def test_alias_maps_an_azure_deployment_name() -> None:
+    """A deployment name means nothing to a price table until an alias names the model."""
+    assert book().card("azure.ai.openai", "prod-chat-east") is None
+    card = book(aliases={"prod-chat-east": "openai/gpt-4o-mini"}).card("azure.ai.openai", "prod-chat-east")
+    assert card is not None
+    assert card.cost(Tokens(input=M, output=M)) == pytest.approx(0.15 + 0.60)
+
+
+def test_override_prices_a_self_hosted_model_and_a_discount_applies() -> None:
+    """A self-hosted model at a price we set, and a 20 % negotiated discount on OpenAI."""
+    overrides = {"llama-3-70b-local": PriceOverride(input_mtok=0.0, output_mtok=0.0)}
+    priced = book(overrides=overrides, discounts={"openai": 0.2})
+    local = priced.card("vllm", "llama-3-70b-local")
+    assert local is not None and local.source == "override"
+    assert local.cost(Tokens(input=1000, output=1000)) == 0.0
+    discounted = priced.card("openai", "gpt-4o")
+    assert discounted is not None
+    assert discounted.cost(Tokens(input=M, output=0)) == pytest.approx(2.50 * 0.8)
+
+
+def test_partial_override_keeps_database_prices_for_the_rest() -> None:
+    """Overriding only the output price of gpt-4o keeps its input and cached-input prices."""
+    card = book(overrides={"openai/gpt-4o": PriceOverride(output_mtok=5.0)}).card("openai", "gpt-4o")
+    assert card is not None
+    cost = card.cost(Tokens(input=1000, output=1000, cache_read=500))
+    assert cost == pytest.approx((500 * 2.50 + 500 * 1.25 + 1000 * 5.0) / M, abs=1e-12)
+
+
+def test_resolution_cache_is_bounded() -> None:
+    """A million distinct model names cannot grow the cache past its bound."""
+    priced = book(max_cached_models=50)
+    for index in range(500):
+        priced.card("openai", f"unknown-model-{index}")
+    assert len(priced._cache) == 50

@@ -1,0 +1,69 @@
+"""Time per output token and SLO outcomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from otlp_enricher.model import LLMCall
+from otlp_enricher.processor.rates import time_per_output_token
+from otlp_enricher.processor.slo import SloEvaluator, SloSpec
+
+
+def call(
+    duration_s: float, ttft_s: float | None = None, status: str = "ok", model: str = "gpt-4o"
+) -> LLMCall:
+    """A minimal call record."""
+    return LLMCall(
+        trace_id=b"\x01" * 16,
+        span_id=b"\x02" * 8,
+        start_ns=0,
+        end_ns=int(duration_s * 1e9),
+        service="svc",
+        provider="openai",
+        request_model=model,
+        response_model=model,
+        operation="chat",
+        status=status,  # type: ignore[arg-type]
+        vocabulary="gen_ai",
+        ttft_s=ttft_s,
+    )
+
+
+def test_time_per_output_token_follows_the_otel_definition_when_ttft_is_known() -> None:
+    """(duration − TTFT) / (output − 1): 0.5 s first token, 101 tokens by 2.5 s → 20 ms each."""
+    assert time_per_output_token(2.5, 0.5, 101) == pytest.approx(0.02)
+
+
+def test_time_per_output_token_without_ttft_spreads_the_duration() -> None:
+    """A call that did not stream: 2 s for 400 tokens → 5 ms each; nothing to divide → None."""
+    assert time_per_output_token(2.0, None, 400) == pytest.approx(0.005)
+    assert time_per_output_token(2.0, None, 0) is None
+    assert time_per_output_token(2.0, 0.5, 1) is None
+
+
+def test_latency_slo_good_bad_and_errors_are_bad() -> None:
+    """Within the threshold is good (inclusive, like the le bucket), slower or failed is bad."""
+    evaluator = SloEvaluator([SloSpec("chat", 0.99, latency_threshold_s=2.0)])
+    assert evaluator.evaluate(call(2.0)) == {"chat": True}
+    assert evaluator.evaluate(call(2.01)) == {"chat": False}
+    assert evaluator.evaluate(call(0.1, status="error")) == {"chat": False}
+
+
+def test_ttft_slo_covers_only_calls_with_a_first_token_time() -> None:
+    """A TTFT-only SLO ignores non-streamed calls; with both thresholds each must hold."""
+    evaluator = SloEvaluator(
+        [
+            SloSpec("ttft", 0.95, ttft_threshold_s=0.5),
+            SloSpec("both", 0.9, latency_threshold_s=5, ttft_threshold_s=0.5),
+        ]
+    )
+    assert evaluator.evaluate(call(1.0)) == {"both": True}
+    assert evaluator.evaluate(call(1.0, ttft_s=0.4)) == {"ttft": True, "both": True}
+    assert evaluator.evaluate(call(1.0, ttft_s=0.6)) == {"ttft": False, "both": False}
+
+
+def test_slo_match_by_glob() -> None:
+    """match.model takes glob patterns; other models are not covered."""
+    evaluator = SloEvaluator([SloSpec("claude", 0.99, latency_threshold_s=1, models=("claude-*",))])
+    assert evaluator.evaluate(call(0.5, model="claude-sonnet-4-5")) == {"claude": True}
+    assert evaluator.evaluate(call(0.5, model="gpt-4o")) == {}
