@@ -1,0 +1,216 @@
+"""The scenarios the fake provider can play, each with its own deterministic token usage.
+
+A request picks its scenario with the ``x-fake-scenario`` header; without one the provider plays the
+default scenario for its API and for whether it streams (:func:`default_scenario`). Every scenario has
+different token numbers, so a total in a test can only match when the right calls were counted.
+
+Usage objects are written here exactly as the real APIs send them:
+
+* OpenAI chat completions: ``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens`` and
+  ``completion_tokens`` *includes* ``completion_tokens_details.reasoning_tokens``.
+* Anthropic messages: ``input_tokens`` *excludes* both ``cache_read_input_tokens`` and
+  ``cache_creation_input_tokens``; ``cache_creation`` splits the cache writes by TTL;
+  ``output_tokens`` includes ``output_tokens_details.thinking_tokens``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+Provider = Literal["openai", "anthropic"]
+"""Which provider API a scenario belongs to."""
+
+JsonObject = dict[str, object]
+"""A decoded JSON object."""
+
+SCENARIO_HEADER: Final = "x-fake-scenario"
+"""The request header that names the scenario to play."""
+
+RESPONSE_MODELS: Final[Mapping[str, str]] = {
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "o3-mini": "o3-mini-2025-01-31",
+    "o4-mini": "o4-mini-2025-04-16",
+    "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5": "claude-haiku-4-5-20251001",
+    "claude-opus-4-1": "claude-opus-4-1-20250805",
+    "claude-sonnet-4-0": "claude-sonnet-4-20250514",
+}
+"""Requested model alias → the dated snapshot the real APIs name in their responses."""
+
+
+def response_model(requested_model: str) -> str:
+    """The model name a response carries for ``requested_model``: its dated snapshot, else unchanged."""
+    return RESPONSE_MODELS.get(requested_model, requested_model)
+
+
+def openai_usage(*, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> JsonObject:
+    """An OpenAI ``usage`` object; ``prompt`` includes ``cached``, ``completion`` includes ``reasoning``."""
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": reasoning,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def anthropic_usage(
+    *,
+    uncached_input: int,
+    output: int,
+    cache_read: int = 0,
+    cache_write_5m: int = 0,
+    cache_write_1h: int = 0,
+    thinking: int | None = None,
+) -> JsonObject:
+    """An Anthropic ``usage`` object; ``input_tokens`` is ``uncached_input`` only, as the real API has it."""
+    usage: JsonObject = {
+        "input_tokens": uncached_input,
+        "cache_creation_input_tokens": cache_write_5m + cache_write_1h,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": cache_write_5m,
+            "ephemeral_1h_input_tokens": cache_write_1h,
+        },
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
+    if thinking is not None:
+        usage["output_tokens_details"] = {"thinking_tokens": thinking}
+    return usage
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call the model makes: OpenAI ``tool_calls[]`` or an Anthropic ``tool_use`` block."""
+
+    call_id: str
+    name: str
+    arguments: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """An error response; ``error_type`` and ``code`` go into the provider's own error JSON."""
+
+    status: int
+    error_type: str
+    message: str
+    code: str | None = None
+    retry_after_s: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One deterministic response: text (maybe thinking, a tool call) with its usage, or an error."""
+
+    name: str
+    provider: Provider
+    text: str = ""
+    usage: Mapping[str, object] = field(default_factory=dict)
+    tool_call: ToolCall | None = None
+    thinking: str | None = None
+    error: ErrorReply | None = None
+
+
+_WEATHER_ARGS: Final[Mapping[str, object]] = {"city": "Paris", "unit": "celsius"}
+
+SCENARIOS: Final[Mapping[str, Scenario]] = {
+    s.name: s
+    for s in (
+        Scenario(
+            name="openai-chat-cached-tool",
+            provider="openai",
+            tool_call=ToolCall("call_fake_weather_01", "get_weather", _WEATHER_ARGS),
+            usage=openai_usage(prompt=2317, completion=41, cached=1792),
+        ),
+        Scenario(
+            name="openai-reasoning",
+            provider="openai",
+            text="The answer is 42: 6 times 7.",
+            usage=openai_usage(prompt=187, completion=1264, reasoning=1088),
+        ),
+        Scenario(
+            name="openai-stream",
+            provider="openai",
+            text="Paris is the capital of France, known for the Eiffel Tower.",
+            usage=openai_usage(prompt=603, completion=57, cached=384),
+        ),
+        Scenario(
+            name="openai-rate-limit",
+            provider="openai",
+            error=ErrorReply(
+                status=429,
+                error_type="tokens",
+                code="rate_limit_exceeded",
+                message=(
+                    "Rate limit reached for gpt-4o in organization org-fake on tokens per min (TPM): "
+                    "Limit 30000, Used 29854, Requested 1023. Please try again in 1.754s. "
+                    "Visit https://platform.openai.com/account/rate-limits to learn more."
+                ),
+                retry_after_s=2,
+            ),
+        ),
+        Scenario(
+            name="anthropic-cache-write-tool",
+            provider="anthropic",
+            text="I'll look up the current weather in Paris.",
+            tool_call=ToolCall("toolu_fake_weather_01", "get_weather", _WEATHER_ARGS),
+            usage=anthropic_usage(
+                uncached_input=213, output=87, cache_read=4096, cache_write_5m=1536, cache_write_1h=2048
+            ),
+        ),
+        Scenario(
+            name="anthropic-stream-thinking",
+            provider="anthropic",
+            thinking="The user asks for the capital of France. That is Paris.",
+            text="The capital of France is Paris.",
+            usage=anthropic_usage(uncached_input=29, output=143, cache_read=2731, thinking=96),
+        ),
+        Scenario(
+            name="anthropic-rate-limit",
+            provider="anthropic",
+            error=ErrorReply(
+                status=429,
+                error_type="rate_limit_error",
+                message=(
+                    "This request would exceed the rate limit for your organization of 30,000 input tokens "
+                    "per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits."
+                ),
+                retry_after_s=12,
+            ),
+        ),
+        Scenario(
+            name="anthropic-prompt-too-long",
+            provider="anthropic",
+            error=ErrorReply(
+                status=400,
+                error_type="invalid_request_error",
+                message="prompt is too long: 215873 tokens > 200000 maximum",
+            ),
+        ),
+    )
+}
+"""Every scenario, by name."""
+
+_DEFAULTS: Final[Mapping[tuple[Provider, bool], str]] = {
+    ("openai", False): "openai-chat-cached-tool",
+    ("openai", True): "openai-stream",
+    ("anthropic", False): "anthropic-cache-write-tool",
+    ("anthropic", True): "anthropic-stream-thinking",
+}
+
+
+def default_scenario(provider: Provider, *, streaming: bool) -> Scenario:
+    """The scenario played for a request that names none."""
+    return SCENARIOS[_DEFAULTS[(provider, streaming)]]
