@@ -28,7 +28,7 @@ def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
     message_id = f"msg_fake{seq:06d}"
     if request.get("stream") is True:
         events = _stream_events(scenario, message_id, model)
-        return Reply(status=200, headers=headers, response_model=model, events=events)
+        return Reply(status=200, headers=headers, response_model=model, response_id=message_id, events=events)
     body: JsonObject = {
         "id": message_id,
         "type": "message",
@@ -39,7 +39,7 @@ def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
         "stop_sequence": None,
         "usage": dict(scenario.usage),
     }
-    return Reply(status=200, headers=headers, response_model=model, body=body)
+    return Reply(status=200, headers=headers, response_model=model, response_id=message_id, body=body)
 
 
 def usage_as_sent(sent: JsonObject | Sequence[JsonObject | str]) -> tuple[object, list[object] | None]:

@@ -30,7 +30,9 @@ def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
         options = request.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         events = _stream_events(scenario, completion_id, model, include_usage=include_usage)
-        return Reply(status=200, headers=headers, response_model=model, events=events)
+        return Reply(
+            status=200, headers=headers, response_model=model, response_id=completion_id, events=events
+        )
     body: JsonObject = {
         "id": completion_id,
         "object": "chat.completion",
@@ -48,7 +50,7 @@ def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
         "service_tier": "default",
         "system_fingerprint": _FINGERPRINT,
     }
-    return Reply(status=200, headers=headers, response_model=model, body=body)
+    return Reply(status=200, headers=headers, response_model=model, response_id=completion_id, body=body)
 
 
 def usage_as_sent(sent: JsonObject | Sequence[JsonObject | str]) -> tuple[object, list[object] | None]:

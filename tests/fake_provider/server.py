@@ -44,6 +44,7 @@ UsageReader = Callable[[JsonObject | Sequence[JsonObject | str]], tuple[object, 
 class SentResponse:
     """One response the fake provider sent — the ground truth that recorded spans are compared with.
 
+    ``response_id`` is the ``id`` of the completion / message (``gen_ai.response.id`` in most spans).
     ``usage`` is the usage object exactly as sent (for a stream: the final usage the client accumulates
     from it), ``stream_usage`` every usage object a stream carried in order, ``error`` the error body.
     """
@@ -54,6 +55,7 @@ class SentResponse:
     path: str
     requested_model: str | None
     response_model: str | None
+    response_id: str | None
     streaming: bool
     http_status: int
     request_id: str | None
@@ -215,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             path=self.path,
             requested_model=model,
             response_model=reply.response_model,
+            response_id=reply.response_id,
             streaming=reply.streaming,
             http_status=reply.status,
             request_id=reply.headers.get("request-id") or reply.headers.get("x-request-id"),

@@ -79,6 +79,7 @@ def test_openai_chat_returns_snapshot_model_tool_call_and_usage(fake: FakeProvid
         "gpt-4o-2024-08-06",
     )
     assert (sent.streaming, sent.http_status, sent.request_id) == (False, 200, headers["x-request-id"])
+    assert sent.response_id == body["id"]
     assert sent.usage == body["usage"]
 
 
@@ -141,7 +142,7 @@ def test_anthropic_message_input_tokens_exclude_cache(fake: FakeProvider) -> Non
     }
     [sent] = fake.sent()
     assert sent.usage == body["usage"]
-    assert sent.request_id == headers["request-id"]
+    assert (sent.request_id, sent.response_id) == (headers["request-id"], body["id"])
 
 
 def test_anthropic_stream_events_and_final_usage(fake: FakeProvider) -> None:

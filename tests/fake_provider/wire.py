@@ -36,6 +36,7 @@ class Reply:
     status: int
     headers: Mapping[str, str]
     response_model: str | None
+    response_id: str | None = None
     body: JsonObject | None = None
     events: Sequence[SseEvent] = field(default_factory=tuple)
 
