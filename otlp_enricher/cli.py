@@ -44,11 +44,15 @@ def _parser() -> argparse.ArgumentParser:
         prices.add_argument(f"--{kind}", type=int, default=0, metavar="TOKENS")
 
     replay = commands.add_parser("replay", help="replay recorded OTLP files (Collector file exporter format)")
-    replay.add_argument("files", nargs="+")
+    replay.add_argument("files", nargs="*", metavar="FILE")
     target = replay.add_mutually_exclusive_group(required=True)
     target.add_argument("--to", metavar="HOST:PORT", help="send to an OTLP/gRPC endpoint")
     target.add_argument(
-        "--report", nargs="?", const="table", choices=("table", "json"), help="run in-process, print a report"
+        "--report",
+        nargs="?",
+        const="table",
+        metavar="table|json",
+        help="run in-process and print a per-model report (a table unless 'json')",
     )
     replay.add_argument("--config", help="YAML config file (pricing, SLOs) for --report")
     return parser
@@ -56,7 +60,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``otlp-enricher`` command."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "replay" and args.report not in (None, "table", "json"):
+        args.files.insert(0, args.report)  # "--report FILE": the flag took the file as its value
+        args.report = "table"
+    if args.command == "replay" and not args.files:
+        parser.error("replay: give at least one recorded OTLP file")
     try:
         if args.command == "check-config":
             config = load_config(args.config)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from otlp_enricher.model import LLMCall, SpanRejected, Tokens
 from otlp_enricher.semconv import keys
 from otlp_enricher.semconv.attributes import Attributes
@@ -67,6 +69,8 @@ class CallExtractor:
         is_error = span.status.code == _STATUS_CODE_ERROR or bool(error_type)
         request_model = attrs.first_str(keys.REQUEST_MODEL)
         response_model = attrs.first_str(keys.RESPONSE_MODEL)
+        if not request_model and not response_model:
+            request_model = _invocation_model(attrs)
         if is_error and response_model and not _names_response_model(attrs):
             # OpenInference writes the *requested* model into llm.model_name when the call failed.
             request_model, response_model = request_model or response_model, ""
@@ -179,6 +183,17 @@ def _recognise(attrs: Attributes) -> tuple[str, str] | None:
 def _provider(attrs: Attributes) -> str:
     # OpenInference: llm.provider is the host (azure, aws) and wins over the product (llm.system).
     return attrs.first_str(keys.PROVIDER)
+
+
+def _invocation_model(attrs: Attributes) -> str:
+    parameters = attrs.get(keys.INVOCATION_PARAMETERS)
+    if not isinstance(parameters, str) or '"model"' not in parameters:
+        return ""
+    try:
+        model = orjson.loads(parameters).get("model")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return model if isinstance(model, str) else ""
 
 
 def _names_response_model(attrs: Attributes) -> bool:

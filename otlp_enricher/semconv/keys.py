@@ -46,6 +46,7 @@ CACHE_WRITE_TOKENS = (
 )
 # Anthropic splits cache writes by time to live; a one-hour write costs twice the five-minute one.
 CACHE_WRITE_1H_TOKENS = (
+    "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
     "gen_ai.usage.cache_write.1h.input_tokens",
     "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens",
     "gen_ai.usage.cache_creation.1h.input_tokens",
@@ -81,7 +82,7 @@ FIRST_CHUNK_EVENTS = frozenset(
         "First Token Stream Event",
         "ai.stream.firstChunk",
         "llm.content.completion.chunk",
-        "gen_ai.content.chunk",
+        "gen_ai.content.completion.chunk",
     }
 )
 
@@ -123,6 +124,8 @@ OPERATION_ALIASES = {
 OPENINFERENCE_LLM_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
 # OpenLLMetry before semconv-ai 0.5: llm.request.type.
 OPENLLMETRY_REQUEST_TYPES = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
+# OpenInference's openai instrumentation names the requested model only inside this JSON.
+INVOCATION_PARAMETERS = "llm.invocation_parameters"
 # Vercel AI SDK legacy spans: only the inner provider call carries its own usage; the outer
 # ai.generateText / ai.streamText span repeats the sum of its steps and must not be counted again.
 VERCEL_CALL_OPERATIONS = {
