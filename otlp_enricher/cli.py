@@ -23,9 +23,7 @@ from otlp_enricher.telemetry.logging import configure_logging, get_logger
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="otlp-enricher", description=__doc__.splitlines()[0] if __doc__ else None
-    )
+    parser = argparse.ArgumentParser(prog="otlp-enricher", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the sidecar (embedded default config without --config)")
@@ -36,9 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
     prices = commands.add_parser("prices", help="show how a model resolves to a price and what tokens cost")
     prices.add_argument("model")
-    prices.add_argument(
-        "--provider", default="", help="OTel provider name, e.g. openai, anthropic, aws.bedrock"
-    )
+    prices.add_argument("--provider", default="", help="OTel provider name, e.g. openai, anthropic, aws.bedrock")
     prices.add_argument("--config", help="YAML config file (for aliases, overrides, discounts)")
     for kind in ("input", "output", "cache-read", "cache-write", "cache-write-1h", "reasoning"):
         prices.add_argument(f"--{kind}", type=int, default=0, metavar="TOKENS")
@@ -86,12 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _summary(config: Config) -> str:
     receivers = [name for name in ("grpc", "http") if getattr(config.receivers, name) is not None]
-    exporters = ["prometheus"] + [
-        name for name in ("loki", "tempo") if getattr(config.exporters, name) is not None
-    ]
-    return (
-        f"receivers {', '.join(receivers)}; exporters {', '.join(exporters)}; {len(config.genai.slos)} SLO(s)"
-    )
+    exporters = ["prometheus"] + [name for name in ("loki", "tempo") if getattr(config.exporters, name) is not None]
+    return f"receivers {', '.join(receivers)}; exporters {', '.join(exporters)}; {len(config.genai.slos)} SLO(s)"
 
 
 def _serve(config: Config) -> int:
@@ -102,14 +94,16 @@ def _serve(config: Config) -> int:
     async def run() -> None:
         service = Service(config)
         loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        def stop(signum: signal.Signals) -> None:
+            log.info("signal_received", signal=signum.name)
+            stopping.append(loop.create_task(service.shutdown()))
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, lambda s=signum: _stop(service, s))
+            loop.add_signal_handler(signum, stop, signum)
         await service.start()
         await service.wait_stopped()
-
-    def _stop(service: object, signum: int) -> None:
-        log.info("signal_received", signal=signal.Signals(signum).name)
-        asyncio.ensure_future(service.shutdown())  # type: ignore[attr-defined]
 
     try:
         asyncio.run(run())

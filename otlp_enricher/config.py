@@ -28,9 +28,7 @@ from otlp_enricher.semconv.keys import is_forbidden_label_key
 DEFAULT_CONFIG_RESOURCE = "default-config.yaml"
 _ENV_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_RESERVED_LABELS = frozenset(
-    {"provider", "model", "operation", "status", "reason", "type", "slo", "outcome", "le"}
-)
+_RESERVED_LABELS = frozenset({"provider", "model", "operation", "status", "reason", "type", "slo", "outcome", "le"})
 
 # Buckets fit for LLM calls: 10 ms to ~5.5 min for whole calls, 1 ms to 60 s for first tokens.
 DEFAULT_DURATION_BUCKETS = (
@@ -328,7 +326,7 @@ class _Node:
     def has(self, key: str) -> bool:
         return key in self._data
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         return [str(key) for key in self._data]
 
     def raw(self, key: str) -> Any:
@@ -452,15 +450,11 @@ def _receivers(node: _Node) -> ReceiversConfig:
     grpc = http = None
     if protocols.has("grpc"):
         g = protocols.child("grpc")
-        grpc = GrpcReceiverConfig(
-            g.endpoint("endpoint", "0.0.0.0:4317"), g.integer("max_recv_msg_size_mib", 64, 1)
-        )
+        grpc = GrpcReceiverConfig(g.endpoint("endpoint", "0.0.0.0:4317"), g.integer("max_recv_msg_size_mib", 64, 1))
         g.done()
     if protocols.has("http"):
         h = protocols.child("http")
-        http = HttpReceiverConfig(
-            h.endpoint("endpoint", "0.0.0.0:4318"), h.integer("max_request_body_size_mib", 64, 1)
-        )
+        http = HttpReceiverConfig(h.endpoint("endpoint", "0.0.0.0:4318"), h.integer("max_request_body_size_mib", 64, 1))
         h.done()
     if grpc is None and http is None:
         protocols.error(protocols.path, "expected at least one of grpc, http")
@@ -490,7 +484,7 @@ def _genai(processors: _Node) -> GenaiProcessorConfig:
 def _pricing(node: _Node) -> PricingSettings:
     overrides: dict[str, PriceOverride] = {}
     models = node.child("models")
-    for model in models.keys():
+    for model in models.names():
         entry = models.child(model)
         overrides[model] = PriceOverride(
             input_mtok=entry.optional_number("input_mtok"),
@@ -503,7 +497,7 @@ def _pricing(node: _Node) -> PricingSettings:
         )
         entry.done()
     discounts_node = node.child("discounts")
-    discounts = {key: discounts_node.number(key, 0.0, 0.0, 1.0) for key in discounts_node.keys()}
+    discounts = {key: discounts_node.number(key, 0.0, 0.0, 1.0) for key in discounts_node.names()}
     settings = PricingSettings(
         aliases=node.string_map("aliases"),
         overrides=overrides,
@@ -565,9 +559,7 @@ def _labels(node: _Node) -> LabelsConfig:
         entries = {}
     for label, keys in entries.items():
         if not _LABEL_NAME.match(label) or label.startswith("__") or label in _RESERVED_LABELS:
-            node.error(
-                f"{path}.{label}", "expected a Prometheus label name not used by the metrics themselves"
-            )
+            node.error(f"{path}.{label}", "expected a Prometheus label name not used by the metrics themselves")
         elif forbidden := [key for key in keys if is_forbidden_label_key(key)]:
             node.error(
                 f"{path}.{label}",
@@ -576,7 +568,7 @@ def _labels(node: _Node) -> LabelsConfig:
         else:
             allow[label] = keys
     max_values_node = node.child("max_values")
-    max_values = {key: max_values_node.integer(key, 100, 1) for key in max_values_node.keys()}
+    max_values = {key: max_values_node.integer(key, 100, 1) for key in max_values_node.names()}
     labels = LabelsConfig(
         allow=allow,
         max_values_per_label=node.integer("max_values_per_label", 100, 1),

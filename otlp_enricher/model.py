@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["ok", "error"]
-CostSource = Literal["span", "price_table", "unpriced", "none"]
+CostSource = Literal["span", "price_table", "override", "unpriced", "none"]
 
 ERROR_REASONS = (
     "rate_limit",

@@ -120,7 +120,7 @@ class Enricher:
                 call.cost_source = "unpriced"
             else:
                 call.cost_usd = card.cost(tokens)
-                call.cost_source = "override" if card.source == "override" else "price_table"
+                call.cost_source = card.source
                 call.priced_model = card.model_id
         if tokens is not None:
             call.time_per_output_token_s = time_per_output_token(call.duration_s, call.ttft_s, tokens.output)
@@ -193,15 +193,17 @@ class Pipeline:
         m.spans_received.labels(transport).inc(outcome.span_count)
         for reason, count in outcome.rejected.items():
             m.spans_rejected.labels(reason).inc(count)
-        for exporter in self._span_exporters:
-            m.spans_passed_on.labels(exporter.name).inc(outcome.span_count)
+        for span_exporter in self._span_exporters:
+            m.spans_passed_on.labels(span_exporter.name).inc(outcome.span_count)
         if calls:
-            for exporter in self._call_exporters:
-                m.prompt_logs.labels(exporter.name).inc(len(calls))
+            for call_exporter in self._call_exporters:
+                m.prompt_logs.labels(call_exporter.name).inc(len(calls))
             for vocabulary, count in Tally(call.vocabulary for call in calls).items():
                 m.llm_spans.labels(vocabulary).inc(count)
 
     async def shutdown(self, deadline_s: float) -> None:
         """Flush and stop every exporter, sharing one deadline."""
-        exporters = [*self._span_exporters, *self._call_exporters]
-        await asyncio.gather(*(exporter.shutdown(deadline_s) for exporter in exporters))
+        await asyncio.gather(
+            *(exporter.shutdown(deadline_s) for exporter in self._span_exporters),
+            *(exporter.shutdown(deadline_s) for exporter in self._call_exporters),
+        )

@@ -74,18 +74,14 @@ def replay_report(config: Config, paths: Iterable[str | Path], progress: TextIO 
     return report
 
 
-def replay_to(
-    target: str, paths: Iterable[str | Path], progress: TextIO = sys.stderr, timeout_s: float = 30.0
-) -> int:
+def replay_to(target: str, paths: Iterable[str | Path], progress: TextIO = sys.stderr, timeout_s: float = 30.0) -> int:
     """Send every recorded request to an OTLP/gRPC endpoint; returns the number of spans sent.
 
     UNAVAILABLE answers are retried after the server's delay (or 1 s); other errors stop the replay.
     """
     counter = _Progress(progress)
-    with grpc.insecure_channel(
-        target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
-    ) as channel:
-        export = channel.unary_unary(_EXPORT_METHOD)
+    with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
+        export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_EXPORT_METHOD)
         for request in iter_requests(paths):
             body = request.SerializeToString()
             for attempt in range(30):

@@ -57,9 +57,7 @@ class MetricsConnector:
             provider = guard.value("provider", call.provider, exempt=priced)
             model = guard.value("model", call.model, exempt=priced)
             operation = guard.value("operation", call.operation)
-            extra = tuple(
-                guard.value(label, call.label_values.get(label, "")) for label in self._extra_labels
-            )
+            extra = tuple(guard.value(label, call.label_values.get(label, "")) for label in self._extra_labels)
             base = (provider, model)
             sums[(m.requests, (*base, operation, call.status, *extra))] += 1
             if call.status == "error":

@@ -110,18 +110,12 @@ class ReportSink:
                     *(str(tokens[kind]) for kind in TOKEN_TYPES),
                     f"{entry['cost_usd']:.6f}",
                     str(entry["unpriced_requests"]),
-                    *(
-                        _seconds(entry[key])
-                        for key in ("duration_p50_s", "duration_p95_s", "ttft_p50_s", "ttft_p95_s")
-                    ),
+                    *(_seconds(entry[key]) for key in ("duration_p50_s", "duration_p95_s", "ttft_p50_s", "ttft_p95_s")),
                     "-" if entry["slo_good_ratio"] is None else f"{entry['slo_good_ratio']:.3f}",
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = [
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in rows
-        ]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
         if self.spans_rejected:
             lines.append(f"spans rejected: {self.spans_rejected}")
         return "\n".join(lines)

@@ -20,7 +20,7 @@ from typing import Any
 from genai_prices import data_snapshot
 from genai_prices import types as gp
 
-from otlp_enricher.model import Tokens
+from otlp_enricher.model import CostSource, Tokens
 from otlp_enricher.semconv.providers import PRICE_PROVIDER_IDS
 
 _MTOK = 1_000_000.0
@@ -60,7 +60,7 @@ class PriceCard:
 
     provider_id: str
     model_id: str
-    source: str
+    source: CostSource
     base: Rates
     tier_starts: tuple[int, ...] = ()
     tier_rates: tuple[Rates, ...] = ()
@@ -211,19 +211,14 @@ def _card_from_model_price(
     provider_id: str, model_id: str, price: Any, override: PriceOverride | None, discount: float
 ) -> PriceCard:
     starts = sorted(
-        {
-            tier.start
-            for value in vars(price).values()
-            if isinstance(value, gp.TieredPrices)
-            for tier in value.tiers
-        }
+        {tier.start for value in vars(price).values() if isinstance(value, gp.TieredPrices) for tier in value.tiers}
     )
     base = _rates_at(price, -1)
     tiers = tuple(_rates_at(price, start) for start in starts)
     if override is not None or discount:
         base = _apply_override(base, override, discount)
         tiers = tuple(_apply_override(rates, override, discount) for rates in tiers)
-    source = "override" if override is not None else "price_table"
+    source: CostSource = "override" if override is not None else "price_table"
     return PriceCard(provider_id, model_id, source, base, tuple(starts), tiers)
 
 

@@ -30,9 +30,7 @@ class SloSpec:
     def covers(self, provider: str, model: str, operation: str) -> bool:
         """Whether calls with these labels fall under this SLO (glob patterns allowed)."""
         return (
-            _matches(self.providers, provider)
-            and _matches(self.models, model)
-            and _matches(self.operations, operation)
+            _matches(self.providers, provider) and _matches(self.models, model) and _matches(self.operations, operation)
         )
 
 

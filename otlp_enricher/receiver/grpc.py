@@ -54,7 +54,7 @@ class GrpcReceiver:
                 ("grpc.so_reuseport", 0),  # a stale process must not silently share the port
             ]
         )
-        handler = grpc.unary_unary_rpc_method_handler(self._export)
+        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(self._export)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
         address = str(self._config.endpoint)
         self.port = server.add_insecure_port(address)
@@ -94,9 +94,7 @@ class GrpcReceiver:
                 return await self._refuse(context, str(full), full.retry_after_s, "backpressure")
             except Exception:
                 self._log.exception("export_failed", transport="grpc")
-                return await self._refuse(
-                    context, "internal error; retry later", INTERNAL_RETRY_S, "internal"
-                )
+                return await self._refuse(context, "internal error; retry later", INTERNAL_RETRY_S, "internal")
             self._metrics.export_requests.labels("grpc", "partial" if outcome.rejected else "ok").inc()
             return bytes(export_response(outcome).SerializeToString())
         finally:

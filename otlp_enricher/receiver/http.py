@@ -196,13 +196,9 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         headers = {"Retry-After": retry_after_header(retry_after_s)}
         self._send(503, answer_type, retry_status(message, retry_after_s), headers)
 
-    def _send(
-        self, code: int, answer_type: str, message: Message, headers: dict[str, str] | None = None
-    ) -> None:
-        if answer_type == JSON:
-            body = orjson.dumps(json_format.MessageToDict(message))
-        else:
-            body = message.SerializeToString()
+    def _send(self, code: int, answer_type: str, message: Message, headers: dict[str, str] | None = None) -> None:
+        json_answer = answer_type == JSON
+        body = orjson.dumps(json_format.MessageToDict(message)) if json_answer else message.SerializeToString()
         self.send_response(code)
         self.send_header("Content-Type", answer_type)
         self.send_header("Content-Length", str(len(body)))

@@ -197,9 +197,7 @@ def _invocation_model(attrs: Attributes) -> str:
 
 
 def _names_response_model(attrs: Attributes) -> bool:
-    return (
-        "gen_ai.response.model" in attrs or "llm.response.model_name" in attrs or "ai.response.model" in attrs
-    )
+    return "gen_ai.response.model" in attrs or "llm.response.model_name" in attrs or "ai.response.model" in attrs
 
 
 def _count(found: tuple[str, Any] | None) -> int:
@@ -236,7 +234,7 @@ def _ttft(attrs: Attributes, span: Any) -> float | None:
         return milliseconds / 1000.0
     for event in span.events:
         if event.name in keys.FIRST_CHUNK_EVENTS and event.time_unix_nano >= span.start_time_unix_nano:
-            return (event.time_unix_nano - span.start_time_unix_nano) / 1e9
+            return float(event.time_unix_nano - span.start_time_unix_nano) / 1e9
     return None
 
 
@@ -258,7 +256,9 @@ def _span_cost(attrs: Attributes) -> float | None:
 
 def _streaming(attrs: Attributes) -> bool | None:
     found = attrs.first(keys.STREAMING)
-    return found[1] if found is not None and isinstance(found[1], bool) else None
+    if found is None or not isinstance(found[1], bool):
+        return None
+    return bool(found[1])
 
 
 def service_name(resource: Attributes) -> str:

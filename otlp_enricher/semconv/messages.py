@@ -24,8 +24,8 @@ def input_messages(attrs: Attributes) -> list[Message]:
     if messages is not None:
         prefix = [{"role": "system", "parts": system}] if system else []
         return prefix + _as_messages(messages)
-    for prefix in ("llm.input_messages.", "gen_ai.prompt."):
-        flat = _unflatten(attrs.with_prefix(prefix))
+    for flat_prefix in ("llm.input_messages.", "gen_ai.prompt."):
+        flat = _unflatten(attrs.with_prefix(flat_prefix))
         if flat:
             return [_openai_style(item) for item in flat]
     vercel = _structured(attrs.get("ai.prompt.messages"))

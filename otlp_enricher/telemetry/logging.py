@@ -19,9 +19,7 @@ def configure_logging(level: str = "info", encoding: str = "auto", stream: Any =
     """Set up structlog for the process (the CLI calls this once, before anything logs)."""
     out = stream if stream is not None else sys.stderr
     console = encoding == "console" or (encoding == "auto" and hasattr(out, "isatty") and out.isatty())
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False) if console else structlog.processors.JSONRenderer()
-    )
+    renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if console else structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -41,14 +41,11 @@ class Metrics:
         )
         self.tokens = Counter(
             "llm_tokens_total",
-            "Tokens by type: input (cached included), output (reasoning included), cache_read, "
-            "cache_write, reasoning.",
+            "Tokens by type: input (cached included), output (reasoning included), cache_read, cache_write, reasoning.",
             (*BASE_LABELS, "type", *extra),
             registry=registry,
         )
-        self.cost = Counter(
-            "llm_cost_usd_total", "Cost of LLM calls in USD.", model_labels, registry=registry
-        )
+        self.cost = Counter("llm_cost_usd_total", "Cost of LLM calls in USD.", model_labels, registry=registry)
         self.cost_source = Counter(
             "llm_cost_source_requests_total",
             "LLM calls by where their cost came from: span (reported by the instrumentation or gateway), "

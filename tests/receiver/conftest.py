@@ -72,9 +72,7 @@ class LoopThread:
         self.loop.close()
 
 
-def start_receivers(
-    max_recv_mib: int = 64, max_body_mib: int = 64, config_text: str = ""
-) -> Iterator[Running]:
+def start_receivers(max_recv_mib: int = 64, max_body_mib: int = 64, config_text: str = "") -> Iterator[Running]:
     """Start both receivers around a pipeline with a recording exporter; yield; stop them."""
     config = parse_config(
         config_text or "processors: {genai: {slos: [{name: s, objective: 0.9, latency_threshold_s: 2}]}}",
@@ -86,12 +84,8 @@ def start_receivers(
     exporter = RecordingExporter()
     pipeline = build_pipeline(config, metrics, (), [exporter], ())
     loop = LoopThread()
-    grpc_receiver = GrpcReceiver(
-        GrpcReceiverConfig(Endpoint("127.0.0.1", 0), max_recv_mib), pipeline, metrics
-    )
-    http_receiver = HttpReceiver(
-        HttpReceiverConfig(Endpoint("127.0.0.1", 0), max_body_mib), pipeline, metrics
-    )
+    grpc_receiver = GrpcReceiver(GrpcReceiverConfig(Endpoint("127.0.0.1", 0), max_recv_mib), pipeline, metrics)
+    http_receiver = HttpReceiver(HttpReceiverConfig(Endpoint("127.0.0.1", 0), max_body_mib), pipeline, metrics)
 
     async def start() -> tuple[int, int]:
         return await grpc_receiver.start(), await http_receiver.start()

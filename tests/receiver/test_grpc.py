@@ -18,9 +18,7 @@ def export(
     target: str, body: bytes, compression: grpc.Compression = grpc.Compression.NoCompression
 ) -> ExportTraceServiceResponse:
     """One raw Export call."""
-    with grpc.insecure_channel(
-        target, options=[("grpc.max_send_message_length", 200 * 1024 * 1024)]
-    ) as channel:
+    with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 200 * 1024 * 1024)]) as channel:
         call = channel.unary_unary(METHOD, response_deserializer=ExportTraceServiceResponse.FromString)
         return call(body, timeout=10, compression=compression)
 
@@ -38,14 +36,10 @@ def test_full_success_counts_and_passes_every_span_on(running: Running) -> None:
     assert not response.HasField("partial_success")
     assert spans_in(running.exporter.batches) == 3
     assert (
-        running.value(
-            "llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok"
-        )
+        running.value("llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok")
         == 2
     )
-    assert (
-        running.value("llm_tokens_total", provider="openai", model="gpt-4o-2024-08-06", type="input") == 200
-    )
+    assert running.value("llm_tokens_total", provider="openai", model="gpt-4o-2024-08-06", type="input") == 200
 
 
 def test_partial_success_names_unusable_spans(running: Running) -> None:
@@ -79,26 +73,20 @@ def test_backpressure_is_unavailable_with_retry_info(running: Running) -> None:
     assert status.details[0].Unpack(info)
     assert info.retry_delay.seconds == 3
     assert (
-        running.value(
-            "llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok"
-        )
+        running.value("llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok")
         == 0
     )
     running.exporter.refuse_for_s = None
     export(running.grpc_target, good_request())
     assert (
-        running.value(
-            "llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok"
-        )
+        running.value("llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok")
         == 2
     )
 
 
 def test_messages_above_the_grpc_default_4_mib_are_accepted(running: Running) -> None:
     """The receive limit is raised to OTLP's recommended 64 MiB: a 6 MiB prompt goes through."""
-    body = request(
-        [span({**openai_chat(input_tokens=1, output_tokens=1), "gen_ai.input.messages": "x" * (6 << 20)})]
-    )
+    body = request([span({**openai_chat(input_tokens=1, output_tokens=1), "gen_ai.input.messages": "x" * (6 << 20)})])
     assert not export(running.grpc_target, body.SerializeToString()).HasField("partial_success")
 
 

@@ -43,9 +43,7 @@ def test_protobuf_and_gzip(running: Running) -> None:
         assert status == 200 and answer_headers["Content-Type"] == PROTOBUF
         assert not ExportTraceServiceResponse.FromString(answer).HasField("partial_success")
     assert (
-        running.value(
-            "llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok"
-        )
+        running.value("llm_requests_total", provider="openai", model="gpt-4o-2024-08-06", operation="chat", status="ok")
         == 2
     )
 

@@ -174,9 +174,7 @@ def test_replayed_tokens_costs_errors_and_ttft_match_the_provider(fixture: str) 
         expected = with_gaps(provider_tokens(entry), gaps, entry["streaming"])
         assert call.tokens == expected, entry["scenario"]
         assert call.cost_source == "price_table"
-        assert call.cost_usd == pytest.approx(
-            published_cost(entry["response_model"], expected), rel=1e-9, abs=1e-12
-        )
+        assert call.cost_usd == pytest.approx(published_cost(entry["response_model"], expected), rel=1e-9, abs=1e-12)
         if entry["streaming"] and fixture in RECORDS_TTFT:
             assert call.ttft_s is not None and 0 < call.ttft_s <= call.duration_s
         elif not entry["streaming"]:
@@ -186,11 +184,9 @@ def test_replayed_tokens_costs_errors_and_ttft_match_the_provider(fixture: str) 
 def test_json_and_protobuf_recordings_of_the_same_run_agree() -> None:
     """The file exporter's two formats decode to the same spans."""
     from_json = [
-        r.SerializeToString(deterministic=True)
-        for r in read_recorded(RECORDED / "openinference-openai.jsonl")
+        r.SerializeToString(deterministic=True) for r in read_recorded(RECORDED / "openinference-openai.jsonl")
     ]
     from_proto = [
-        r.SerializeToString(deterministic=True)
-        for r in read_recorded(RECORDED / "openinference-openai.binpb")
+        r.SerializeToString(deterministic=True) for r in read_recorded(RECORDED / "openinference-openai.binpb")
     ]
     assert from_json == from_proto

@@ -78,10 +78,7 @@ def test_pipeline_series_stay_bounded_with_distinct_models_and_user_ids() -> Non
     assert series_count(registry) == after_first
     exposed = b"".join(family.name.encode() + repr(family.samples).encode() for family in registry.collect())
     assert b"user-" not in exposed
-    assert (
-        registry.get_sample_value("otlp_enricher_label_values_folded_total", {"label": "model"})
-        == 20_000 - 20
-    )
+    assert registry.get_sample_value("otlp_enricher_label_values_folded_total", {"label": "model"}) == 20_000 - 20
     unpriced = registry.get_sample_value(
         "llm_unpriced_requests_total", {"provider": "openai", "model": "other", "environment": "other"}
     )

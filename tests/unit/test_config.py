@@ -43,10 +43,7 @@ storage: {fsync: sometimes}
     assert "receivers.otlp.protocols.htttp: unknown key" in found
     assert any(p.startswith("processors.genai.slos[0].latency_threshold_s: expected a number") for p in found)
     assert "processors.genai.slos[0].objective: is required (a ratio such as 0.99)" in found
-    assert (
-        "processors.genai.pricing.models.my-model.input_mtok: expected a number from 0 up, got 'cheap'"
-        in found
-    )
+    assert "processors.genai.pricing.models.my-model.input_mtok: expected a number from 0 up, got 'cheap'" in found
     assert "exporters.prometheus.endpoint: expected host:port, got 9464" in found
     assert "exporters.lokki: unknown key" in found
     assert "storage.fsync: expected one of always, batch, never, got 'sometimes'" in found

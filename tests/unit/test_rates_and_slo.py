@@ -9,9 +9,7 @@ from otlp_enricher.processor.rates import time_per_output_token
 from otlp_enricher.processor.slo import SloEvaluator, SloSpec
 
 
-def call(
-    duration_s: float, ttft_s: float | None = None, status: str = "ok", model: str = "gpt-4o"
-) -> LLMCall:
+def call(duration_s: float, ttft_s: float | None = None, status: str = "ok", model: str = "gpt-4o") -> LLMCall:
     """A minimal call record."""
     return LLMCall(
         trace_id=b"\x01" * 16,

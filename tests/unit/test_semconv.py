@@ -19,9 +19,7 @@ def extract(
     attributes: dict[str, Any], scope: str = "test", excluding: frozenset[str] = frozenset(), **kw: Any
 ) -> LLMCall | None:
     """Run the extractor over one span."""
-    extractor = CallExtractor(
-        UsageSemantics(excluding), [LabelSource("environment", ("deployment.environment",))]
-    )
+    extractor = CallExtractor(UsageSemantics(excluding), [LabelSource("environment", ("deployment.environment",))])
     resource = Attributes(key_values({"service.name": "svc", "deployment.environment": "prod"}))
     return extractor.extract(span(attributes, **kw), resource, scope, "svc")
 
@@ -285,6 +283,4 @@ def test_failed_openinference_call_does_not_report_the_requested_model_as_the_re
         error=True,
         status_message="RateLimitError",
     )
-    assert (
-        call is not None and call.status == "error" and call.response_model == "" and call.model == "gpt-4o"
-    )
+    assert call is not None and call.status == "error" and call.response_model == "" and call.model == "gpt-4o"

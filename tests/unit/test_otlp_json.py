@@ -1,0 +1,68 @@
+"""OTLP/JSON: hex ids both ways, and the hand-written encoder agrees with protobuf's own mapping."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+from google.protobuf import json_format
+
+from otlp_enricher.otlp_json import OtlpDecodeError, decode_json_request, encode_json_request
+from tests.otlp_builders import request, span
+
+
+def rich_request() -> bytes:
+    """Every AnyValue kind, events, links, status, parent id, flags, dropped counts."""
+    first = span(
+        {"s": "x", "i": -3, "d": 0.5, "b": True, "raw": b"\x00\xff", "list": [1, "a"], "map": {"k": [True]}},
+        error=True,
+        status_message="boom",
+        events=[("exception", 0.1, {"exception.type": "E"})],
+    )
+    first.parent_span_id = b"\x01" * 8
+    first.flags = 256
+    first.trace_state = "a=b"
+    first.dropped_attributes_count = 2
+    link = first.links.add(trace_id=b"\x02" * 16, span_id=b"\x03" * 8, trace_state="c=d")
+    link.attributes.add(key="l", value=first.attributes[0].value)
+    result = request([first, span({})], resource={"host.name": "h"})
+    result.resource_spans[0].scope_spans[0].scope.version = "1.0"
+    result.resource_spans[0].schema_url = "https://opentelemetry.io/schemas/1.26.0"
+    return result.SerializeToString()
+
+
+def test_round_trip_is_lossless() -> None:
+    """encode → decode gives back the identical message."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    original = ExportTraceServiceRequest.FromString(rich_request())
+    assert decode_json_request(encode_json_request(original)) == original
+
+
+def test_encoder_matches_protobuf_json_mapping_except_for_hex_ids() -> None:
+    """Same document as MessageToDict with integer enums, once its base64 ids are made hex."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    original = ExportTraceServiceRequest.FromString(rich_request())
+    reference = json_format.MessageToDict(original, use_integers_for_enums=True)
+    for resource_spans in reference["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for item in scope_spans["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in item:
+                        item[key] = base64.b64decode(item[key]).hex()
+                for link in item.get("links", []):
+                    for key in ("traceId", "spanId"):
+                        link[key] = base64.b64decode(link[key]).hex()
+    assert orjson.loads(encode_json_request(original)) == reference
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[]", b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "xyz"}]}]}]}', b"not json"],
+)
+def test_bad_documents_raise_decode_errors(body: bytes) -> None:
+    """Wrong shapes and non-hex ids are decode errors, not crashes."""
+    with pytest.raises(OtlpDecodeError):
+        decode_json_request(body)
