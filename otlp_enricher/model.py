@@ -78,6 +78,7 @@ class LLMCall:
     finish_reasons: tuple[str, ...] = ()
     span_cost_usd: float | None = None
     streaming: bool | None = None
+    response_id: str = ""
     user_id: str = ""
     session_id: str = ""
     label_values: dict[str, str] = field(default_factory=dict)

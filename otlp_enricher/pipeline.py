@@ -3,7 +3,8 @@
 ``Pipeline.export`` is what every receiver (and ``replay``) calls with one decoded OTLP request.
 Exporters accept a batch *durably* (delivered or spooled) before the request is acknowledged, and
 refuse with :class:`Backpressure` when they cannot take more; metrics are updated only once the
-batch is accepted, so a retried request is not counted twice.
+batch is accepted, and only for calls not seen before, so neither a retried request nor a call
+traced twice is counted twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from otlp_enricher.model import LLMCall, SpanRejected
+from otlp_enricher.processor.dedupe import RecentCalls
 from otlp_enricher.processor.errors import classify_error
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.rates import time_per_output_token
@@ -145,6 +147,7 @@ class Pipeline:
         self._sinks = tuple(sinks)
         self._span_exporters = tuple(span_exporters)
         self._call_exporters = tuple(call_exporters)
+        self._recent = RecentCalls()
 
     def recognise(self, request: Any) -> tuple[list[LLMCall], ExportOutcome]:
         """Extract and enrich every LLM call of ``request``; no I/O, no metrics."""
@@ -183,9 +186,12 @@ class Pipeline:
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-        self._count(calls, outcome, transport)
+        fresh = [call for call in calls if self._recent.first_time(call)]
+        if len(fresh) < len(calls):
+            self._metrics.llm_duplicates.inc(len(calls) - len(fresh))
+        self._count(fresh, outcome, transport)
         for sink in self._sinks:
-            sink.consume(calls)
+            sink.consume(fresh)
         return outcome
 
     def _count(self, calls: Sequence[LLMCall], outcome: ExportOutcome, transport: str) -> None:

@@ -92,6 +92,7 @@ class CallExtractor:
             finish_reasons=_finish_reasons(attrs),
             span_cost_usd=_span_cost(attrs),
             streaming=_streaming(attrs),
+            response_id=attrs.first_str(keys.RESPONSE_ID),
             user_id=attrs.first_str(keys.USER_ID),
             session_id=attrs.first_str(keys.SESSION_ID),
             label_values=self._label_values(attrs, resource),

@@ -89,6 +89,7 @@ FIRST_CHUNK_EVENTS = frozenset(
 STREAMING = ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming", "gen_ai.request.is_stream")
 FINISH_REASONS = ("gen_ai.response.finish_reasons", "llm.finish_reason", "ai.response.finishReason")
 
+RESPONSE_ID = ("gen_ai.response.id", "ai.response.id")
 ERROR_TYPE = ("error.type",)
 HTTP_STATUS = ("http.response.status_code", "http.status_code")
 

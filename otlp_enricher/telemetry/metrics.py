@@ -111,6 +111,11 @@ class Metrics:
             ("vocabulary",),
             registry=registry,
         )
+        self.llm_duplicates = Counter(
+            "otlp_enricher_llm_duplicate_calls_total",
+            "LLM calls seen again (upstream retries, double tracing): passed on, but not counted twice.",
+            registry=registry,
+        )
         self.spans_passed_on = Counter(
             "otlp_enricher_spans_passed_on_total",
             "Spans accepted by a span exporter (delivered or durably queued).",
@@ -133,5 +138,78 @@ class Metrics:
             "otlp_enricher_prompt_logs_total",
             "Prompt log records accepted by a log exporter.",
             ("exporter",),
+            registry=registry,
+        )
+        # Exporters (Loki, Tempo): delivery through the spool, in the Collector's exporterhelper style.
+        exporter = ("exporter", "signal")
+        self.exporter_sent = Counter(
+            "otlp_enricher_exporter_sent_total",
+            "Items (spans, log lines) the backend accepted.",
+            exporter,
+            registry=registry,
+        )
+        self.exporter_send_failed = Counter(
+            "otlp_enricher_exporter_send_failed_total",
+            "Items in send attempts that failed (retried or dead-lettered afterwards).",
+            exporter,
+            registry=registry,
+        )
+        self.exporter_retries = Counter(
+            "otlp_enricher_exporter_retries_total",
+            "Send attempts retried after a retryable failure.",
+            ("exporter",),
+            registry=registry,
+        )
+        self.exporter_dead_lettered = Counter(
+            "otlp_enricher_exporter_dead_lettered_total",
+            "Items refused for good by the backend, written to the dead-letter file with the reason.",
+            exporter,
+            registry=registry,
+        )
+        self.exporter_enqueue_failed = Counter(
+            "otlp_enricher_exporter_enqueue_failed_total",
+            "Items refused at intake because the spool was full (the sender was told to retry).",
+            exporter,
+            registry=registry,
+        )
+        self.spool_items = Gauge(
+            "otlp_enricher_spool_items", "Items spooled and not yet sent.", ("exporter",), registry=registry
+        )
+        self.spool_bytes = Gauge(
+            "otlp_enricher_spool_bytes", "Bytes spooled and not yet sent.", ("exporter",), registry=registry
+        )
+        self.spool_oldest_unsent_age = Gauge(
+            "otlp_enricher_spool_oldest_unsent_age_seconds",
+            "Age of the oldest spooled item not yet sent (0 when all is sent).",
+            ("exporter",),
+            registry=registry,
+        )
+        self.spool_replayed = Counter(
+            "otlp_enricher_spool_replayed_total",
+            "Items found unsent in the spool at start and replayed (at most the last batch may be a duplicate).",
+            exporter,
+            registry=registry,
+        )
+        self.spool_truncated_bytes = Counter(
+            "otlp_enricher_spool_truncated_bytes_total",
+            "Bytes of torn or corrupt spool frames cut at start (never an acknowledged record).",
+            ("exporter",),
+            registry=registry,
+        )
+        self.loki_lines_truncated = Counter(
+            "otlp_enricher_loki_lines_truncated_total",
+            "Prompt log lines over the line size limit, truncated with a marker.",
+            registry=registry,
+        )
+        self.redactions = Counter(
+            "otlp_enricher_redactions_total",
+            "Values replaced by a redaction scrubber, by target (prompt_log, span) and scrubber.",
+            ("target", "scrubber"),
+            registry=registry,
+        )
+        self.redaction_failures = Counter(
+            "otlp_enricher_redaction_failures_total",
+            "Content dropped because a scrubber failed (fail closed), by target.",
+            ("target",),
             registry=registry,
         )
