@@ -74,24 +74,32 @@ def replay_report(config: Config, paths: Iterable[str | Path], progress: TextIO 
     return report
 
 
-def replay_to(target: str, paths: Iterable[str | Path], progress: TextIO = sys.stderr, timeout_s: float = 30.0) -> int:
-    """Send every recorded request to an OTLP/gRPC endpoint; returns the number of spans sent.
+def replay_to(target: str, paths: Iterable[str | Path], progress: TextIO = sys.stderr) -> int:
+    """Send every recorded request to an OTLP/gRPC endpoint; returns the number of spans sent."""
+    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        return send_requests(channel, iter_requests(paths), progress)
 
-    UNAVAILABLE answers are retried after the server's delay (or 1 s); other errors stop the replay.
+
+def send_requests(
+    channel: grpc.Channel, requests: Iterable[Any], progress: TextIO = sys.stderr, timeout_s: float = 30.0
+) -> int:
+    """Export each request over ``channel``; returns the number of spans sent.
+
+    UNAVAILABLE answers are retried after a second, up to 30 times; other errors stop the replay.
     """
     counter = _Progress(progress)
-    with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
-        export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_EXPORT_METHOD)
-        for request in iter_requests(paths):
-            body = request.SerializeToString()
-            for attempt in range(30):
-                try:
-                    export(body, timeout=timeout_s)
-                    break
-                except grpc.RpcError as error:
-                    if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == 29:
-                        raise
-                    time.sleep(1.0)
-            counter.add(_span_count(request))
+    export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_EXPORT_METHOD)
+    for request in requests:
+        body = request.SerializeToString()
+        for attempt in range(30):
+            try:
+                export(body, timeout=timeout_s)
+                break
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == 29:
+                    raise
+                time.sleep(1.0)
+        counter.add(_span_count(request))
     counter.done()
     return counter.spans
