@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 import orjson
@@ -87,13 +87,14 @@ def _summary(config: Config) -> str:
 
 
 def _serve(config: Config) -> int:
-    from prometheus_client import disable_created_metrics
+    import prometheus_client
 
     from otlp_enricher.service import Service
 
     # One *_created series per counter and histogram doubles the series count for nothing
     # dashboards use; the process-wide switch is flipped here, in the process entry point.
-    disable_created_metrics()
+    disable_created: Callable[[], None] = prometheus_client.disable_created_metrics
+    disable_created()
 
     log = get_logger("cli")
 

@@ -89,6 +89,7 @@ class LLMCall:
     cost_source: CostSource = "none"
     priced_model: str = ""
     time_per_output_token_s: float | None = None
+    output_tokens_per_second: float | None = None
     slo_outcomes: dict[str, bool] = field(default_factory=dict)
 
     @property

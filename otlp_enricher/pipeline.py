@@ -19,7 +19,7 @@ from otlp_enricher.model import LLMCall, SpanRejected
 from otlp_enricher.processor.dedupe import RecentCalls
 from otlp_enricher.processor.errors import classify_error
 from otlp_enricher.processor.pricing import PriceBook
-from otlp_enricher.processor.rates import time_per_output_token
+from otlp_enricher.processor.rates import output_tokens_per_second, time_per_output_token
 from otlp_enricher.processor.slo import SloEvaluator
 from otlp_enricher.semconv.attributes import Attributes
 from otlp_enricher.semconv.extract import CallExtractor, error_evidence, service_name
@@ -126,6 +126,7 @@ class Enricher:
                 call.priced_model = card.model_id
         if tokens is not None:
             call.time_per_output_token_s = time_per_output_token(call.duration_s, call.ttft_s, tokens.output)
+            call.output_tokens_per_second = output_tokens_per_second(call.duration_s, call.ttft_s, tokens.output)
         call.slo_outcomes = self._slos.evaluate(call)
 
 

@@ -41,6 +41,7 @@ def prompt_log_record(call: LLMCall) -> dict[str, Any]:
         "cost_source": call.cost_source,
         "duration_s": round(call.duration_s, 6),
         "ttft_s": call.ttft_s,
+        "output_tokens_per_second": call.output_tokens_per_second,
         "finish_reasons": list(call.finish_reasons),
         "slo": {name: "good" if good else "bad" for name, good in call.slo_outcomes.items()},
         "user_id": call.user_id or None,

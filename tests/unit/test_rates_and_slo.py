@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otlp_enricher.model import LLMCall
-from otlp_enricher.processor.rates import time_per_output_token
+from otlp_enricher.processor.rates import output_tokens_per_second, time_per_output_token
 from otlp_enricher.processor.slo import SloEvaluator, SloSpec
 
 
@@ -37,6 +37,14 @@ def test_time_per_output_token_without_ttft_spreads_the_duration() -> None:
     assert time_per_output_token(2.0, None, 400) == pytest.approx(0.005)
     assert time_per_output_token(2.0, None, 0) is None
     assert time_per_output_token(2.0, 0.5, 1) is None
+
+
+def test_output_tokens_per_second() -> None:
+    """200 tokens generated in the 2 s after a 0.5 s first token → 100/s; without TTFT over 2.5 s → 80/s."""
+    assert output_tokens_per_second(2.5, 0.5, 200) == pytest.approx(100.0)
+    assert output_tokens_per_second(2.5, None, 200) == pytest.approx(80.0)
+    assert output_tokens_per_second(2.5, 2.5, 200) is None
+    assert output_tokens_per_second(2.5, None, 0) is None
 
 
 def test_latency_slo_good_bad_and_errors_are_bad() -> None:
