@@ -120,6 +120,7 @@ class Sender:
         if batch.records:
             await self._settle(batch)
             spool.commit(batch)
+            spool.oldest_unsent_ns()
 
     async def _linger(self) -> None:
         """Let a batch fill up to ``linger_s`` unless it is already big enough or we are draining."""

@@ -311,8 +311,12 @@ class Spool:
         self._read = self._committed
         self._oldest_ns = None
 
+    def oldest_known_ns(self) -> int | None:
+        """The last known append time of the oldest unsent record, without I/O (safe from any thread)."""
+        return self._oldest_ns if self.items else None
+
     def oldest_unsent_ns(self) -> int | None:
-        """Append time of the oldest record not yet committed, or ``None`` when all is sent."""
+        """Append time of the oldest record not yet committed (read from disk if not known)."""
         if not self.items:
             return None
         if self._oldest_ns is None:

@@ -1,0 +1,106 @@
+"""What the Loki and Tempo exporters share: a spool per exporter, its sender, intake and lifecycle.
+
+``start`` opens (recovers) the spool and starts the sender, which replays what the last run left
+before anything new; ``_append`` is the receiver-facing intake that maps a full spool to
+:class:`~otlp_enricher.pipeline.Backpressure`; ``shutdown`` stops intake, lets the sender drain
+until the deadline and leaves the rest in the spool for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from otlp_enricher.config import RetryConfig, StorageConfig
+from otlp_enricher.exporter.deadletter import DeadLetterFile
+from otlp_enricher.exporter.sender import Sender, SenderSettings, Transport
+from otlp_enricher.exporter.spool import Spool, SpoolFull
+from otlp_enricher.pipeline import Backpressure
+from otlp_enricher.telemetry.logging import get_logger
+from otlp_enricher.telemetry.metrics import Metrics
+
+FULL_RETRY_AFTER_S = 2.0
+"""What the receiver tells the upstream when the spool is full: retry in this many seconds."""
+CLOSED_RETRY_AFTER_S = 5.0
+
+
+class SpooledExporter:
+    """An exporter whose intake is a durable spool and whose delivery is a background sender."""
+
+    def __init__(
+        self,
+        name: str,
+        signal: str,
+        storage: StorageConfig,
+        transport: Transport,
+        metrics: Metrics,
+        max_records: int,
+        max_bytes: int,
+        linger_s: float,
+        retry: RetryConfig,
+    ) -> None:
+        self.name = name
+        self._signal = signal
+        self.spool = Spool(storage.directory / "spool" / name, storage.max_spool_bytes, storage.fsync)
+        self.dead_letters = DeadLetterFile(storage.directory / "deadletter" / f"{name}.jsonl")
+        settings = SenderSettings(max_records, max_bytes, linger_s, retry)
+        self._sender = Sender(name, signal, self.spool, transport, self.dead_letters, settings, metrics)
+        self._metrics = metrics
+        self._open = False
+        self._started = False
+        self._log = get_logger(f"exporter.{name}")
+
+    async def start(self) -> None:
+        """Recover the spool and start delivering, oldest first."""
+        recovery = await asyncio.to_thread(self.spool.open)
+        metrics, name, spool = self._metrics, self.name, self.spool
+        if recovery.items:
+            metrics.spool_replayed.labels(name, self._signal).inc(recovery.items)
+        if recovery.truncated_bytes:
+            metrics.spool_truncated_bytes.labels(name).inc(recovery.truncated_bytes)
+        self._log.info(
+            "spool_opened",
+            exporter=name,
+            replaying_items=recovery.items,
+            truncated_bytes=recovery.truncated_bytes,
+            directory=str(spool.directory),
+        )
+        spool.oldest_unsent_ns()
+        metrics.spool_items.labels(name).set_function(lambda: spool.items)
+        metrics.spool_bytes.labels(name).set_function(lambda: spool.bytes)
+        metrics.spool_oldest_unsent_age.labels(name).set_function(lambda: _age_s(spool.oldest_known_ns()))
+        self._sender.start()
+        self._open = self._started = True
+
+    @property
+    def writable(self) -> bool:
+        """Whether intake is open (the spool was recovered and is not closed)."""
+        return self._open
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise Backpressure(self.name, CLOSED_RETRY_AFTER_S)
+
+    async def _append(self, records: Sequence[tuple[bytes, int]]) -> None:
+        """Spool ``records`` durably; a full spool becomes ``Backpressure``."""
+        self._check_open()
+        try:
+            await self.spool.append(records)
+        except SpoolFull as full:
+            items = sum(count for _, count in records)
+            self._metrics.exporter_enqueue_failed.labels(self.name, self._signal).inc(items)
+            self._log.warning("spool_full", exporter=self.name, detail=str(full))
+            raise Backpressure(self.name, FULL_RETRY_AFTER_S) from full
+
+    async def shutdown(self, deadline_s: float) -> None:
+        """Stop intake, deliver until ``deadline_s``, keep the rest in the spool."""
+        if not self._started:
+            return
+        self._open = self._started = False
+        await self._sender.shutdown(deadline_s)
+        await self.spool.close()
+
+
+def _age_s(oldest_ns: int | None) -> float:
+    return 0.0 if oldest_ns is None else max(0.0, (time.time_ns() - oldest_ns) / 1e9)

@@ -1,0 +1,179 @@
+"""Loki exporter against the fake Loki: encoding, labels, redaction, truncation, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from otlp_enricher.config import Config
+from otlp_enricher.exporter.deadletter import read_dead_letters
+from otlp_enricher.exporter.loki import LokiExporter
+from otlp_enricher.processor.redaction import Redactor
+from tests.peers.fake_loki import FakeLoki, Fault
+from tests.peers.workload import SECRETS, batch_of, make_config, make_pipeline, mixed_request
+
+
+@pytest.fixture
+def loki() -> Any:
+    """A running fake Loki that wants tenant team-a."""
+    peer = FakeLoki(tenant="team-a").start()
+    yield peer
+    peer.stop()
+
+
+def _run(
+    config: Config, scenario: Callable[[LokiExporter, Any], Awaitable[None]], redactor: Redactor | None = None
+) -> Any:
+    """Start a Loki exporter for ``config``, run ``scenario(exporter, calls_of)``, shut it down."""
+    pipeline, metrics, registry = make_pipeline(config)
+    assert config.exporters.loki is not None
+    exporter = LokiExporter(config.exporters.loki, config.storage, redactor or Redactor(config.redaction), metrics)
+
+    def calls_of(llm: int, seed: int = 0) -> Any:
+        return batch_of(pipeline, mixed_request(llm, 1, seed))[1]
+
+    async def main() -> None:
+        await exporter.start()
+        try:
+            await asyncio.wait_for(scenario(exporter, calls_of), 30)
+        finally:
+            await exporter.shutdown(2.0)
+
+    asyncio.run(main())
+    return registry
+
+
+def _wait(peer: FakeLoki, predicate: Callable[[FakeLoki], bool]) -> Awaitable[bool]:
+    return asyncio.to_thread(peer.wait_until, predicate, 15.0)
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_lines_arrive_with_few_labels_ids_in_metadata_and_secrets_redacted(
+    tmp_path: Path, loki: FakeLoki, encoding: str
+) -> None:
+    """One line per call: low-cardinality labels, ids in structured metadata, tenant sent, no secret."""
+    config = make_config(tmp_path, loki_url=loki.url, extra_loki=f", encoding: {encoding}")
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        await exporter.accept(calls_of(3))
+        assert await _wait(loki, lambda p: len(p.entries) == 3)
+
+    registry = _run(config, scenario)
+    entries = list(loki.entries.values())
+    assert {e.labels for e in entries} == {
+        '{service="checkout",provider="openai",model="gpt-4o-2024-08-06",environment="test"}'
+    }
+    assert all(set(e.metadata) == {"trace_id", "span_id"} and len(e.metadata["trace_id"]) == 32 for e in entries)
+    assert all(h.get("X-Scope-OrgID") == "team-a" for h in loki.headers)
+    for entry in entries:
+        for secret in SECRETS[:3]:
+            assert secret not in entry.line
+    line = orjson.loads(entries[0].line)
+    assert line["tokens"]["output"] == 20 and line["cost_usd"] > 0 and line["cost_source"] == "price_table"
+    assert line["finish_reasons"] == ["stop"] and line["slo"] == {"fast": "good"}
+    assert line["user_id"].startswith("h:") and line["session_id"] in ("session-0", "session-1")
+    assert "[REDACTED:email]" in orjson.dumps(line["input_messages"]).decode()
+    assert entries[0].ts_ns == line["timestamp_ns"]
+    assert (
+        registry.get_sample_value("otlp_enricher_exporter_sent_total", {"exporter": "loki", "signal": "log_lines"}) == 3
+    )
+    assert (
+        registry.get_sample_value("otlp_enricher_redactions_total", {"target": "prompt_log", "scrubber": "email"}) == 3
+    )
+
+
+def test_a_retried_push_is_an_exact_duplicate(tmp_path: Path, loki: FakeLoki) -> None:
+    """The same span renders the same (stream, timestamp, line), so Loki keeps one copy."""
+    config = make_config(tmp_path, loki_url=loki.url)
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        calls = calls_of(2, seed=7)
+        await exporter.accept(calls)
+        await exporter.accept(calls)
+        assert await _wait(loki, lambda p: len(p.entries) + p.duplicates == 4)
+
+    _run(config, scenario)
+    assert len(loki.entries) == 2 and loki.duplicates == 2
+
+
+def test_long_lines_are_truncated_visibly_not_rejected(tmp_path: Path, loki: FakeLoki) -> None:
+    """A line over max_line_bytes keeps its metadata, loses content past a marker, stays JSON."""
+    config = make_config(tmp_path, loki_url=loki.url, extra_loki=", max_line_bytes: 1024")
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        calls = calls_of(1)
+        big = [{"role": "user", "parts": [{"type": "text", "content": "x" * 5000}]}]
+        for kv in calls[0].span.attributes:
+            if kv.key == "gen_ai.input.messages":
+                kv.value.string_value = orjson.dumps(big).decode()
+        await exporter.accept(calls)
+        assert await _wait(loki, lambda p: len(p.entries) == 1)
+
+    registry = _run(config, scenario)
+    entry = next(iter(loki.entries.values()))
+    assert len(entry.line.encode()) <= 1024
+    line = orjson.loads(entry.line)
+    assert line["truncated"]["original_bytes"] > 5000
+    assert "[TRUNCATED" in line["content_preview"] and line["model"] == "gpt-4o-2024-08-06"
+    assert registry.get_sample_value("otlp_enricher_loki_lines_truncated_total") == 1
+
+
+def test_retryable_answers_are_retried_until_delivered(tmp_path: Path, loki: FakeLoki) -> None:
+    """429 with Retry-After, 500, 503 and a cut connection are all retried; nothing is lost."""
+    loki.faults.extend([Fault(429, retry_after="0"), Fault(500), Fault(cut=True), Fault(503)])
+    config = make_config(tmp_path, loki_url=loki.url)
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        await exporter.accept(calls_of(2))
+        assert await _wait(loki, lambda p: len(p.entries) == 2)
+
+    registry = _run(config, scenario)
+    assert registry.get_sample_value("otlp_enricher_exporter_retries_total", {"exporter": "loki"}) >= 3
+    assert not (tmp_path / "deadletter" / "loki.jsonl").exists()
+
+
+@pytest.mark.parametrize("status", [400, 413])
+def test_permanent_answers_go_to_the_dead_letter_file(tmp_path: Path, loki: FakeLoki, status: int) -> None:
+    """400 and 413 are not retried: the batch is dead-lettered with Loki's answer, then delivery goes on."""
+    loki.faults.append(Fault(status, body=b"entry too far behind"))
+    config = make_config(tmp_path, loki_url=loki.url)
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        await exporter.accept(calls_of(2))
+        assert await _wait(loki, lambda p: p.requests == 1)
+        await exporter.accept(calls_of(1, seed=50))
+        assert await _wait(loki, lambda p: len(p.entries) == 1)
+
+    registry = _run(config, scenario)
+    letters = read_dead_letters(tmp_path / "deadletter" / "loki.jsonl")
+    assert len(letters) == 1 and letters[0]["items"] == 2
+    assert letters[0]["reason"] == f"HTTP {status}: entry too far behind"
+    assert {"labels", "ts_ns", "line", "metadata"} <= set(letters[0]["records"][0])
+    labels = {"exporter": "loki", "signal": "log_lines"}
+    assert registry.get_sample_value("otlp_enricher_exporter_dead_lettered_total", labels) == 2
+    assert loki.requests == 2
+
+
+def test_a_failing_scrubber_drops_the_content(tmp_path: Path, loki: FakeLoki) -> None:
+    """Fail closed: when redaction breaks, the line goes without its messages, never with them raw."""
+    config = make_config(tmp_path, loki_url=loki.url)
+    redactor = Redactor(config.redaction)
+
+    def explode(text: str, counts: Any) -> str:
+        raise RuntimeError("scrubber bug")
+
+    redactor._scrubbers = (explode,)  # type: ignore[assignment]
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        await exporter.accept(calls_of(1))
+        assert await _wait(loki, lambda p: len(p.entries) == 1)
+
+    registry = _run(config, scenario, redactor)
+    line = orjson.loads(next(iter(loki.entries.values())).line)
+    assert line["redaction_failed"] is True and line["input_messages"] == [] and line["output_messages"] == []
+    assert registry.get_sample_value("otlp_enricher_redaction_failures_total", {"target": "prompt_log"}) == 1
