@@ -21,6 +21,14 @@ from typing import Any, TypeVar
 import yaml
 
 from otlp_enricher.processor.pricing import PriceOverride, PricingSettings
+from otlp_enricher.processor.redaction import (
+    BUILTIN_SCRUBBERS,
+    TARGETS,
+    USER_ID_MODES,
+    RedactionSettings,
+    UserPattern,
+    validate_pattern,
+)
 from otlp_enricher.processor.slo import SloSpec
 from otlp_enricher.semconv.extract import UsageSemantics
 from otlp_enricher.semconv.keys import is_forbidden_label_key
@@ -163,6 +171,8 @@ class LokiExporterConfig:
     tls: TlsConfig = field(default_factory=TlsConfig)
     timeout_s: float = 10.0
     max_line_bytes: int = 256_000
+    labels: Mapping[str, str] = field(default_factory=dict)
+    max_model_values: int = 100
     batch: BatchConfig = field(default_factory=BatchConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
 
@@ -225,6 +235,7 @@ class Config:
     storage: StorageConfig
     service: ServiceConfig
     source: str = DEFAULT_CONFIG_RESOURCE
+    redaction: RedactionSettings = field(default_factory=RedactionSettings)
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -254,13 +265,16 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         raise ConfigError([f"{source}: expected a mapping at the top level, got {_kind(raw)}"])
     expanded = _expand_env(raw, "", environ, errors)
     root = _Node(expanded, "", errors)
+    processors = root.child("processors")
+    redaction = _redaction(processors.child("redaction"))  # before _genai, which rejects unknown keys
     config = Config(
         receivers=_receivers(root.child("receivers")) if root.has("receivers") else _DEFAULT_RECEIVERS,
-        genai=_genai(root.child("processors")),
+        genai=_genai(processors),
         exporters=_exporters(root.child("exporters")),
         storage=_storage(root.child("storage")),
         service=_service(root.child("service")),
         source=source,
+        redaction=redaction,
     )
     root.done()
     if errors:
@@ -655,6 +669,8 @@ def _loki(node: _Node) -> LokiExporterConfig:
         tls=_tls(node.child("tls")),
         timeout_s=node.number("timeout_s", 10.0, 0.001),
         max_line_bytes=node.integer("max_line_bytes", 256_000, 1024),
+        labels=_loki_labels(node),
+        max_model_values=node.integer("max_model_values", 100, 1),
         batch=BatchConfig(
             max_lines=batch.integer("max_lines", 1000, 1),
             max_bytes=batch.integer("max_bytes", 1_048_576, 1024),
@@ -708,3 +724,50 @@ def _service(node: _Node) -> ServiceConfig:
     telemetry.done()
     node.done()
     return service
+
+
+_LOKI_OWN_LABELS = frozenset({"service", "provider", "model"})
+
+
+def _loki_labels(node: _Node) -> dict[str, str]:
+    """``exporters.loki.labels``: static stream labels such as ``environment``; few, never identifiers."""
+    labels = node.string_map("labels")
+    for name in labels:
+        if not _LABEL_NAME.match(name) or name.startswith("__") or name in _LOKI_OWN_LABELS:
+            node.error(_join(node.path, f"labels.{name}"), "expected a label name other than service, provider, model")
+    if len(labels) > 8:
+        node.error(_join(node.path, "labels"), f"expected at most 8 static labels, got {len(labels)}")
+    return labels
+
+
+def _redaction(node: _Node) -> RedactionSettings:
+    """``processors.redaction``: scrubbers for prompt logs and re-exported span content."""
+    scrubbers = node.string_list("scrubbers") if node.has("scrubbers") else BUILTIN_SCRUBBERS
+    for name in scrubbers:
+        if name not in BUILTIN_SCRUBBERS:
+            node.error(
+                _join(node.path, "scrubbers"), f"expected names from {', '.join(BUILTIN_SCRUBBERS)}, got {name!r}"
+            )
+    patterns = []
+    for item in node.list_of_nodes("patterns"):
+        pattern = UserPattern(item.required_string("name"), item.required_string("regex"), item.string("replacement"))
+        if pattern.regex and (problem := validate_pattern(pattern.regex)):
+            item.error(_join(item.path, "regex"), f"expected a usable regular expression: {problem}")
+        item.done()
+        patterns.append(pattern)
+    apply_to = node.string_list("apply_to") if node.has("apply_to") else TARGETS
+    for target in apply_to:
+        if target not in TARGETS:
+            node.error(_join(node.path, "apply_to"), f"expected names from {', '.join(TARGETS)}, got {target!r}")
+    settings = RedactionSettings(
+        enabled=node.boolean("enabled", True),
+        scrubbers=tuple(name for name in scrubbers if name in BUILTIN_SCRUBBERS),
+        patterns=tuple(patterns),
+        user_id=node.string("user_id", "keep", USER_ID_MODES),
+        hash_key=node.string("hash_key"),
+        apply_to=tuple(apply_to),
+    )
+    if settings.user_id == "hash" and not settings.hash_key:
+        node.error(_join(node.path, "hash_key"), "is required when user_id is hash (e.g. ${env:USER_ID_HASH_KEY})")
+    node.done()
+    return settings

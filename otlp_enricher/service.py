@@ -16,9 +16,13 @@ from prometheus_client import CollectorRegistry
 from otlp_enricher.config import Config
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
+from otlp_enricher.exporter.loki import LokiExporter
+from otlp_enricher.exporter.spooled import SpooledExporter
+from otlp_enricher.exporter.tempo import TempoExporter
 from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
 from otlp_enricher.processor.cardinality import CardinalityGuard
 from otlp_enricher.processor.pricing import PriceBook
+from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.processor.slo import SloEvaluator
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.receiver.http import HttpReceiver
@@ -64,16 +68,23 @@ def build_pipeline(
     return Pipeline(extractor, enricher, metrics, [connector, *extra_sinks], span_exporters, call_exporters)
 
 
-def build_exporters(config: Config) -> tuple[list[SpanExporter], list[CallExporter]]:
-    """Loki and Tempo when configured; until then, local JSON-lines files under the storage directory."""
-    directory = config.storage.directory
-    fsync = config.storage.fsync != "never"
+def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter], list[CallExporter]]:
+    """Loki and Tempo when configured (each with its spool and sender; call ``start`` on them);
+    otherwise local JSON-lines files under the storage directory."""
+    storage = config.storage
+    directory = storage.directory
+    fsync = storage.fsync != "never"
+    redactor = Redactor(config.redaction)
     span_exporters: list[SpanExporter] = []
     call_exporters: list[CallExporter] = []
     if config.exporters.tempo is None:
         span_exporters.append(SpanFileExporter(directory, fsync))
+    else:
+        span_exporters.append(TempoExporter(config.exporters.tempo, storage, redactor, metrics))
     if config.exporters.loki is None:
         call_exporters.append(PromptLogFileExporter(directory, fsync))
+    else:
+        call_exporters.append(LokiExporter(config.exporters.loki, storage, redactor, metrics))
     return span_exporters, call_exporters
 
 
@@ -85,7 +96,8 @@ class Service:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = build_metrics(config, self.registry)
         config.storage.directory.mkdir(parents=True, exist_ok=True)
-        span_exporters, call_exporters = build_exporters(config)
+        span_exporters, call_exporters = build_exporters(config, self.metrics)
+        self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
         self.pipeline = build_pipeline(config, self.metrics, (), span_exporters, call_exporters)
         receivers = config.receivers
         self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
@@ -102,12 +114,17 @@ class Service:
             return False, "starting"
         if not os.access(self.config.storage.directory, os.W_OK):
             return False, f"storage directory {self.config.storage.directory} is not writable"
+        for exporter in self.spooled:
+            if not exporter.writable or not os.access(exporter.spool.directory, os.W_OK):
+                return False, f"spool of {exporter.name} is not writable"
         return True, "ready"
 
     async def start(self) -> None:
-        """Start receivers (exporters are ready at construction), then the telemetry endpoint."""
+        """Start exporters (recovering their spools, whose contents are sent first), receivers, telemetry."""
         started: list[GrpcReceiver | HttpReceiver] = []
         try:
+            for exporter in self.spooled:
+                await exporter.start()
             for receiver in (self.grpc, self.http):
                 if receiver is not None:
                     await receiver.start()
