@@ -1,0 +1,133 @@
+"""Loki and Tempo refusing under steady load, then recovering: every acknowledged item arrives.
+
+The issue's acceptance scenario ("refusing for a minute") is scaled down to ``OUTAGE_S`` seconds
+(environment variable ``OTLP_ENRICHER_OUTAGE_S``, default 5; set 60 for the full-length run).
+The sidecar runs in-process on 127.0.0.1 port 0; the upstream is a real gRPC client that retries
+like the Collector's otlp exporter.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from otlp_enricher.exporter.deadletter import read_dead_letters
+from tests.faults.harness import EXPORT, InProcess, Load, Upstream
+from tests.peers.fake_loki import FakeLoki, Fault
+from tests.peers.fake_tempo import FakeTempo, GrpcFault
+from tests.peers.workload import make_config, mixed_request
+
+OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
+
+
+@pytest.fixture
+def peers() -> Iterator[tuple[FakeLoki, FakeTempo]]:
+    """A fake Loki and a fake Tempo, both answering."""
+    loki, tempo = FakeLoki(tenant="team-a").start(), FakeTempo().start()
+    yield loki, tempo
+    loki.stop()
+    tempo.stop()
+
+
+def _loki_span_ids(loki: FakeLoki) -> set[str]:
+    return {entry.metadata["span_id"] for entry in loki.entries.values()}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def test_backends_refusing_then_recovering_lose_nothing(tmp_path: Path, peers: tuple[FakeLoki, FakeTempo]) -> None:
+    """Loki answers 503 and Tempo UNAVAILABLE for OUTAGE_S under load; afterwards every acknowledged
+    span is in Tempo and every acknowledged LLM call's line in Loki, the upstream saw only OK, and
+    acknowledgements stayed fast throughout."""
+    loki, tempo = peers
+    loki.refuse = Fault(503, retry_after="1")
+    tempo.refuse = GrpcFault(grpc.StatusCode.UNAVAILABLE, retry_after_s=0.5)
+    sidecar = InProcess(make_config(tmp_path, loki_url=loki.url, tempo_endpoint=tempo.endpoint))
+    upstream = Upstream(sidecar.target)
+    load = Load(upstream).start()
+    try:
+        assert load.wait_acked(20)
+        threading.Event().wait(OUTAGE_S)  # the outage lasts a fixed time by design
+        during = load.acked()
+        loki.refuse = None
+        tempo.refuse = None
+        assert load.wait_acked(during + 50)
+    finally:
+        load.finish()
+    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
+    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
+    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 60)
+    sidecar.stop()
+    assert set(upstream.codes) == {"OK"}, upstream.codes
+    assert not read_dead_letters(tmp_path / "deadletter" / "loki.jsonl")
+    assert not read_dead_letters(tmp_path / "deadletter" / "tempo.jsonl")
+    p50, p99 = statistics.median(upstream.latencies_s), _percentile(upstream.latencies_s, 0.99)
+    print(
+        f"\noutage {OUTAGE_S:g}s: {load.acked()} requests ({len(acked_spans)} spans, {len(acked_llm)} LLM) acked; "
+        f"ack p50 {p50 * 1000:.1f} ms p99 {p99 * 1000:.1f} ms max {max(upstream.latencies_s) * 1000:.1f} ms; "
+        f"tempo duplicates {tempo.duplicates}, loki duplicates {loki.duplicates}"
+    )
+    assert p99 < 1.0  # far inside the Collector's 5 s per-attempt timeout
+
+
+def test_a_full_spool_pushes_back_with_retry_info_and_loses_nothing(
+    tmp_path: Path, peers: tuple[FakeLoki, FakeTempo]
+) -> None:
+    """With both backends down a 1 MiB spool fills: the receiver answers UNAVAILABLE with RetryInfo
+    (never RESOURCE_EXHAUSTED), the upstream retries, and after recovery nothing acknowledged is lost."""
+    loki, tempo = peers
+    loki.refuse = Fault(503)
+    tempo.refuse = GrpcFault(grpc.StatusCode.UNAVAILABLE)
+    config = make_config(tmp_path, loki_url=loki.url, tempo_endpoint=tempo.endpoint, max_spool_bytes=1 << 20)
+    sidecar = InProcess(config)
+    upstream = Upstream(sidecar.target)
+    load = Load(upstream, workers=4, llm=2, plain=40).start()
+    try:
+        deadline = threading.Event()
+        for _ in range(600):
+            with upstream.lock:
+                if upstream.codes["UNAVAILABLE"]:
+                    break
+            deadline.wait(0.05)
+        assert upstream.codes["UNAVAILABLE"], "the spool never filled"
+        _assert_retry_info(sidecar.target)
+        during = load.acked()
+        loki.refuse = None
+        tempo.refuse = None
+        assert load.wait_acked(during + 30, 60)
+    finally:
+        load.finish()
+    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
+    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
+    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 60)
+    metrics = sidecar.service.registry
+    refused = metrics.get_sample_value(
+        "otlp_enricher_exporter_enqueue_failed_total", {"exporter": "tempo", "signal": "spans"}
+    )
+    sidecar.stop()
+    assert set(upstream.codes) == {"OK", "UNAVAILABLE"}
+    assert refused
+
+
+def _assert_retry_info(target: str) -> None:
+    """One more export must be refused with UNAVAILABLE carrying a RetryInfo delay."""
+    with grpc.insecure_channel(target) as channel:
+        export = channel.unary_unary(EXPORT)
+        with pytest.raises(grpc.RpcError) as refused:
+            export(mixed_request(2, 40, seed=999_999).SerializeToString(), timeout=5)
+    error = refused.value
+    assert error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    details = dict(error.trailing_metadata())["grpc-status-details-bin"]  # type: ignore[attr-defined]
+    info = error_details_pb2.RetryInfo()
+    assert status_pb2.Status.FromString(details).details[0].Unpack(info)
+    assert info.retry_delay.ToNanoseconds() > 0
