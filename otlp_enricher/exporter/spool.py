@@ -257,7 +257,8 @@ class Spool:
 
     def unread_bytes(self) -> int:
         """Bytes written but not yet read (an estimate for batching decisions)."""
-        return sum(size for seg, size in self._sizes.items() if seg >= self._read.segment) - self._read.offset
+        sizes = list(self._sizes.items())  # one atomic copy: a writer thread may add a segment
+        return sum(size for seg, size in sizes if seg >= self._read.segment) - self._read.offset
 
     def read(self, max_records: int, max_bytes: int) -> ReadBatch:
         """Up to ``max_records`` unread records (at least one when any, even past ``max_bytes``)."""
@@ -301,7 +302,7 @@ class Spool:
         tmp = self.directory / (_COMMITTED + ".tmp")
         tmp.write_text(f"{batch.end.segment} {batch.end.offset}\n", "ascii")
         os.replace(tmp, self.directory / _COMMITTED)
-        for segment in [seg for seg in self._sizes if seg < batch.end.segment]:
+        for segment in [seg for seg in list(self._sizes) if seg < batch.end.segment]:
             del self._sizes[segment]
             with contextlib.suppress(FileNotFoundError):
                 self._path(segment).unlink()

@@ -22,7 +22,7 @@ from otlp_enricher.exporter.deadletter import read_dead_letters
 from tests.faults.harness import EXPORT, InProcess, Load, Upstream
 from tests.peers.fake_loki import FakeLoki, Fault
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
-from tests.peers.workload import make_config, mixed_request
+from tests.peers.workload import SECRETS, make_config, mixed_request
 
 OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
 
@@ -69,6 +69,7 @@ def test_backends_refusing_then_recovering_lose_nothing(tmp_path: Path, peers: t
     assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 60)
     sidecar.stop()
     assert set(upstream.codes) == {"OK"}, upstream.codes
+    _assert_no_secret_left(loki, tempo)
     assert not read_dead_letters(tmp_path / "deadletter" / "loki.jsonl")
     assert not read_dead_letters(tmp_path / "deadletter" / "tempo.jsonl")
     p50, p99 = statistics.median(upstream.latencies_s), _percentile(upstream.latencies_s, 0.99)
@@ -131,3 +132,13 @@ def _assert_retry_info(target: str) -> None:
     info = error_details_pb2.RetryInfo()
     assert status_pb2.Status.FromString(details).details[0].Unpack(info)
     assert info.retry_delay.ToNanoseconds() > 0
+
+
+def _assert_no_secret_left(loki: FakeLoki, tempo: FakeTempo) -> None:
+    """No e-mail address, API key or card number of the prompts reached either backend."""
+    corpus = SECRETS[:3]
+    for entry in loki.entries.values():
+        assert not any(secret in entry.line for secret in corpus)
+    for span in tempo.spans.values():
+        text = span.SerializeToString()
+        assert not any(secret.encode() in text for secret in corpus)
