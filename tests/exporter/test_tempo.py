@@ -16,6 +16,7 @@ from otlp_enricher.exporter.tempo import TempoExporter
 from otlp_enricher.pipeline import Pipeline
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.semconv.attributes import Attributes
+from tests.peers.fake_otlp_http import FakeOtlpHttp
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import (
     SECRET_EMAIL,
@@ -177,3 +178,26 @@ def test_tempo_down_then_up_loses_nothing(tmp_path: Path, tempo: FakeTempo) -> N
 
     _run(config, scenario)
     assert set(tempo.spans) == set().union(*(span_keys(m) for m in messages))
+
+
+def test_otlp_http_is_an_option_with_the_same_answers(tmp_path: Path) -> None:
+    """protocol: http POSTs gzip protobuf to /v1/traces; 503 with Retry-After is retried, 400 is
+    dead-lettered, and every other span arrives."""
+    peer = FakeOtlpHttp().start()
+    peer.faults.extend([(503, "0"), (400, None)])
+    config = make_config(tmp_path, tempo_endpoint=peer.url, extra_tempo=", protocol: http")
+    first, second = mixed_request(1, 2), mixed_request(0, 3)
+
+    async def scenario(exporter: TempoExporter, pipeline: Pipeline) -> None:
+        await exporter.accept(batch_of(pipeline, first)[0])
+        assert await asyncio.to_thread(peer.wait_until, lambda p: p.requests == 2, 15.0)
+        await exporter.accept(batch_of(pipeline, second)[0])
+        assert await asyncio.to_thread(peer.wait_until, lambda p: len(p.spans) == 3, 15.0)
+
+    try:
+        _run(config, scenario)
+    finally:
+        peer.stop()
+    assert set(peer.spans) == span_keys(second) and set(peer.encodings) == {"gzip"}
+    letters = read_dead_letters(tmp_path / "deadletter" / "tempo.jsonl")
+    assert [letter["reason"] for letter in letters] == ["HTTP 400"] and letters[0]["items"] == 3
