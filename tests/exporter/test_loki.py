@@ -177,3 +177,24 @@ def test_a_failing_scrubber_drops_the_content(tmp_path: Path, loki: FakeLoki) ->
     line = orjson.loads(next(iter(loki.entries.values())).line)
     assert line["redaction_failed"] is True and line["input_messages"] == [] and line["output_messages"] == []
     assert registry.get_sample_value("otlp_enricher_redaction_failures_total", {"target": "prompt_log"}) == 1
+
+
+def test_a_retry_budget_when_configured_ends_in_the_dead_letter_file(tmp_path: Path, loki: FakeLoki) -> None:
+    """max_elapsed_s > 0 gives up on a batch (default 0 never does): it is dead-lettered, not dropped."""
+    loki.refuse = Fault(503)
+    config = make_config(
+        tmp_path,
+        loki_url=loki.url,
+        extra_loki=", retry_on_failure: {initial_interval_s: 0.05, max_interval_s: 0.1, max_elapsed_s: 0.3}",
+    )
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        await exporter.accept(calls_of(1))
+        path = tmp_path / "deadletter" / "loki.jsonl"
+        assert await asyncio.to_thread(loki.wait_until, lambda p: p.requests >= 3, 15.0)
+        while not read_dead_letters(path):
+            await asyncio.to_thread(loki.wait_until, lambda p: False, 0.05)
+
+    _run(config, scenario)
+    letters = read_dead_letters(tmp_path / "deadletter" / "loki.jsonl")
+    assert letters[0]["reason"].startswith("retries exhausted; last failure: HTTP 503")
