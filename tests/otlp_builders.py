@@ -82,9 +82,7 @@ def request(
     return result
 
 
-def openai_chat(
-    model: str = "gpt-4o", response_model: str = "gpt-4o-2024-08-06", **usage: int
-) -> dict[str, Any]:
+def openai_chat(model: str = "gpt-4o", response_model: str = "gpt-4o-2024-08-06", **usage: int) -> dict[str, Any]:
     """Attributes of an OTel gen_ai chat span against OpenAI."""
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",

@@ -83,9 +83,7 @@ def _error_reply(error: ErrorReply, headers: dict[str, str], request_id: str) ->
             "anthropic-ratelimit-input-tokens-limit": "30000",
             "anthropic-ratelimit-input-tokens-remaining": "0",
         }
-    return Reply(
-        status=error.status, headers=headers, response_model=None, body=error_body(error, request_id)
-    )
+    return Reply(status=error.status, headers=headers, response_model=None, body=error_body(error, request_id))
 
 
 def _content_blocks(scenario: Scenario) -> list[JsonObject]:
@@ -95,9 +93,7 @@ def _content_blocks(scenario: Scenario) -> list[JsonObject]:
     if scenario.text:
         blocks.append({"type": "text", "text": scenario.text})
     if (call := scenario.tool_call) is not None:
-        blocks.append(
-            {"type": "tool_use", "id": call.call_id, "name": call.name, "input": dict(call.arguments)}
-        )
+        blocks.append({"type": "tool_use", "id": call.call_id, "name": call.name, "input": dict(call.arguments)})
     return blocks
 
 
@@ -155,18 +151,14 @@ def _block_events(index: int, block: JsonObject) -> list[SseEvent]:
     deltas: list[JsonObject]
     if kind == "thinking":
         start: JsonObject = {"type": "thinking", "thinking": "", "signature": ""}
-        deltas = [
-            {"type": "thinking_delta", "thinking": piece} for piece in split_text(str(block["thinking"]))
-        ]
+        deltas = [{"type": "thinking_delta", "thinking": piece} for piece in split_text(str(block["thinking"]))]
         deltas.append({"type": "signature_delta", "signature": block["signature"]})
     elif kind == "text":
         start = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in split_text(str(block["text"]))]
     else:
         start = {**block, "input": {}}
-        deltas = [
-            {"type": "input_json_delta", "partial_json": json.dumps(block["input"], separators=(",", ":"))}
-        ]
+        deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"], separators=(",", ":"))}]
     return [
         _event("content_block_start", {"index": index, "content_block": start}),
         *(_event("content_block_delta", {"index": index, "delta": delta}) for delta in deltas),

@@ -30,9 +30,7 @@ def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
         options = request.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         events = _stream_events(scenario, completion_id, model, include_usage=include_usage)
-        return Reply(
-            status=200, headers=headers, response_model=model, response_id=completion_id, events=events
-        )
+        return Reply(status=200, headers=headers, response_model=model, response_id=completion_id, events=events)
     body: JsonObject = {
         "id": completion_id,
         "object": "chat.completion",
@@ -106,9 +104,7 @@ def _finish_reason(scenario: Scenario) -> str:
     return "tool_calls" if scenario.tool_call is not None else "stop"
 
 
-def _stream_events(
-    scenario: Scenario, completion_id: str, model: str, *, include_usage: bool
-) -> list[SseEvent]:
+def _stream_events(scenario: Scenario, completion_id: str, model: str, *, include_usage: bool) -> list[SseEvent]:
     created = int(time.time())
 
     def chunk(choices: list[JsonObject], usage: object = None) -> SseEvent:

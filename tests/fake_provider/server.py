@@ -176,18 +176,14 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             request = None
         if not isinstance(request, dict):
-            self._send_plain(
-                400, {"error": {"message": "body is not a JSON object", "type": "invalid_request_error"}}
-            )
+            self._send_plain(400, {"error": {"message": "body is not a JSON object", "type": "invalid_request_error"}})
             return
         scenario = self._scenario(provider, streaming=request.get("stream") is True)
         seq = self.server.provider._next_seq()
         api = openai_api if provider == "openai" else anthropic_api
         reply = api.build_reply(scenario, request, seq)
         model = request.get("model")
-        self._send(
-            reply, api.usage_as_sent, scenario.name, provider, model if isinstance(model, str) else None, seq
-        )
+        self._send(reply, api.usage_as_sent, scenario.name, provider, model if isinstance(model, str) else None, seq)
 
     def _scenario(self, provider: Provider, *, streaming: bool) -> Scenario:
         name = self.headers.get(SCENARIO_HEADER)
