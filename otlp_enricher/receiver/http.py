@@ -158,6 +158,7 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         else:
             length = int(self.headers.get("Content-Length") or 0)
             if length > limit:
+                self._drain()
                 raise _TooLarge
             body = self.rfile.read(length)
         encoding = (self.headers.get("Content-Encoding") or "identity").lower()
@@ -185,9 +186,15 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _drain(self) -> None:
+        """Read and discard a body we will not use, so the sender gets our answer instead of a
+        broken pipe; a body far past the limit is not read, the connection is closed instead."""
         length = int(self.headers.get("Content-Length") or 0)
-        if 0 < length <= self.owner.max_body_bytes:
-            self.rfile.read(length)
+        if 0 < length <= 4 * self.owner.max_body_bytes:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 16))
+                if not chunk:
+                    break
+                length -= len(chunk)
         elif length:
             self.close_connection = True
 
