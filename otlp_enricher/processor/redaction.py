@@ -101,7 +101,9 @@ BUILTIN_PATTERNS: dict[str, tuple[str, Validator | None]] = {
     "private_key": (r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----", None),
     "api_key": (rf"(?<![A-Za-z0-9_-])(?:{_API_KEYS})", None),
     "bearer_token": (r"(?i)\b(?:bearer|basic|token)\s+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)", None),
-    "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", None),
+    # The look-behind makes a match start only where a local part can start, so a long run of
+    # letters with no "@" is scanned once, not once per position (quadratic on big prompts).
+    "email": (r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", None),
     "card": (r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])", _luhn),
     "ip": (
         r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![\w:]|\.\d)",
@@ -114,14 +116,50 @@ BUILTIN_PATTERNS: dict[str, tuple[str, Validator | None]] = {
 }
 
 
+_DIGIT = re.compile(r"\d")
+_API_KEY_HINTS = (
+    "sk-",
+    "AKIA",
+    "ASIA",
+    "gh",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "AIza",
+    "k_live_",
+    "k_test_",
+    "hf_",
+    "eyJ",
+)
+_CREDENTIAL_HINT = re.compile(r"(?i)bearer|basic|token")
+
+# A cheap test per built-in scrubber: when it fails the pattern cannot match, so the regex pass
+# (the main per-call cost of redaction) is skipped.
+PREFILTERS: dict[str, Validator] = {
+    "private_key": lambda text: "PRIVATE KEY" in text,
+    "api_key": lambda text: any(hint in text for hint in _API_KEY_HINTS),
+    "bearer_token": lambda text: _CREDENTIAL_HINT.search(text) is not None,
+    "email": lambda text: "@" in text,
+    "card": lambda text: _DIGIT.search(text) is not None,
+    "ip": lambda text: ":" in text or _DIGIT.search(text) is not None,
+    "phone": lambda text: _DIGIT.search(text) is not None,
+}
+_MEMO_ENTRIES = 4096
+_MEMO_MAX_CHARS = 65_536
+
+
 @dataclass(slots=True)
 class _Scrubber:
     name: str
     pattern: re.Pattern[str]
     validator: Validator | None
     marker: str
+    applies: Validator | None = None
 
     def __call__(self, text: str, counts: Counter[str]) -> str:
+        if self.applies is not None and not self.applies(text):
+            return text
+
         def replace(match: re.Match[str]) -> str:
             if self.validator is not None and not self.validator(match.group(0)):
                 return match.group(0)
@@ -145,23 +183,39 @@ class Redactor:
         if settings.enabled:
             for name in settings.scrubbers:
                 regex, validator = BUILTIN_PATTERNS[name]
-                scrubbers.append(_Scrubber(name, re.compile(regex), validator, f"[REDACTED:{name}]"))
+                marker = f"[REDACTED:{name}]"
+                scrubbers.append(_Scrubber(name, re.compile(regex), validator, marker, PREFILTERS[name]))
             for user in settings.patterns:
                 marker = user.replacement or f"[REDACTED:{user.name}]"
                 scrubbers.append(_Scrubber(user.name, re.compile(user.regex), None, marker))
         self._scrubbers = tuple(scrubbers)
+        # The same prompt is scrubbed for the Loki line and again for the Tempo span: remember
+        # recent results (with the matches they counted) so the second pass is a look-up.
+        self._memo: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
         self._hash_key = settings.hash_key.encode()
         self.prompt_logs = settings.enabled and "prompt_log" in settings.apply_to
         self.spans = settings.enabled and "spans" in settings.apply_to
 
     def scrub(self, text: str, counts: Counter[str]) -> str:
         """``text`` with every match replaced; raises :class:`RedactionFailed` if a scrubber fails."""
+        remembered = self._memo.get(text)
+        if remembered is not None:
+            scrubbed, found = remembered
+            counts.update(dict(found))
+            return scrubbed
+        found_here: Counter[str] = Counter()
+        scrubbed = text
         try:
             for scrubber in self._scrubbers:
-                text = scrubber(text, counts)
+                scrubbed = scrubber(scrubbed, found_here)
         except Exception as error:  # fail closed: whatever went wrong, the raw text must not leave
             raise RedactionFailed(f"scrubber failed: {type(error).__name__}") from error
-        return text
+        counts.update(found_here)
+        if len(text) <= _MEMO_MAX_CHARS:
+            if len(self._memo) >= _MEMO_ENTRIES:
+                del self._memo[next(iter(self._memo))]
+            self._memo[text] = (scrubbed, tuple(found_here.items()))
+        return scrubbed
 
     def scrub_value(self, value: Any, counts: Counter[str]) -> Any:
         """Scrub every string inside ``value`` (dicts and lists walked, keys left alone)."""

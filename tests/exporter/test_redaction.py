@@ -96,3 +96,30 @@ def test_pattern_validation() -> None:
     assert validate_pattern(r"TICKET-\d+") is None
     assert validate_pattern(r"(") is not None
     assert validate_pattern(r"a*") == "matches the empty string"
+
+
+def test_a_second_scrub_of_the_same_text_counts_the_same_matches() -> None:
+    """The Loki line and the Tempo span scrub the same prompt; the remembered result counts again."""
+    from collections import Counter
+
+    from otlp_enricher.processor.redaction import RedactionSettings, Redactor
+
+    redactor = Redactor(RedactionSettings())
+    text = "mail ann@example.com, card 4111 1111 1111 1111"
+    first: Counter[str] = Counter()
+    second: Counter[str] = Counter()
+    assert redactor.scrub(text, first) == redactor.scrub(text, second)
+    assert first == second == Counter({"email": 1, "card": 1})
+
+
+def test_scrubbers_skipped_by_their_prefilter_still_catch_what_they_should() -> None:
+    """Text without digits or "@" skips those scrubbers; text with them is still scrubbed."""
+    from collections import Counter
+
+    from otlp_enricher.processor.redaction import RedactionSettings, Redactor
+
+    redactor = Redactor(RedactionSettings())
+    plain = "p" * 5000
+    assert redactor.scrub(plain, Counter()) == plain
+    long_local_part = "x" * 200 + " reach me: bob.smith@corp.example.org"
+    assert "bob.smith" not in redactor.scrub(long_local_part, Counter())
