@@ -16,42 +16,10 @@ from typing import Any
 
 from otlp_enricher.model import LLMCall
 from otlp_enricher.processor.redaction import RedactionFailed, Redactor
-from otlp_enricher.semconv.keys import USER_ID
+from otlp_enricher.semconv.keys import CONTENT_KEYS, CONTENT_PREFIXES, USER_ID
 
 PREFIX = "otlp_enricher."
 FAILED_MARKER = "[REDACTED:scrubber_error]"
-CONTENT_KEYS = frozenset(
-    {
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-        "gen_ai.system_instructions",
-        "gen_ai.tool.definitions",
-        "gen_ai.tool.call.arguments",
-        "gen_ai.tool.call.result",
-        "gen_ai.prompt",
-        "gen_ai.completion",
-        "input.value",
-        "output.value",
-        "ai.prompt",
-        "ai.prompt.messages",
-        "ai.response.text",
-        "ai.response.toolCalls",
-        "ai.response.object",
-        "ai.toolCall.args",
-        "ai.toolCall.result",
-        "traceloop.entity.input",
-        "traceloop.entity.output",
-    }
-)
-CONTENT_PREFIXES = (
-    "gen_ai.prompt.",
-    "gen_ai.completion.",
-    "llm.input_messages.",
-    "llm.output_messages.",
-    "llm.prompts.",
-    "llm.choices.",
-    "gen_ai.content.",
-)
 CONTENT_EVENT_PREFIXES = ("gen_ai.content.", "gen_ai.user.", "gen_ai.system.", "gen_ai.assistant.", "gen_ai.tool.")
 CONTENT_EVENTS = frozenset({"gen_ai.choice", "gen_ai.client.inference.operation.details"})
 _USER_KEYS = frozenset(USER_ID)

@@ -138,8 +138,42 @@ VERCEL_CALL_OPERATIONS = {
     "ai.embedMany.doEmbed": "embeddings",
 }
 
+# Attributes that carry prompt or completion content (stripped or scrubbed before re-export).
+CONTENT_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "input.value",
+        "output.value",
+        "ai.prompt",
+        "ai.prompt.messages",
+        "ai.response.text",
+        "ai.response.toolCalls",
+        "ai.response.object",
+        "ai.toolCall.args",
+        "ai.toolCall.result",
+        "traceloop.entity.input",
+        "traceloop.entity.output",
+    }
+)
+CONTENT_PREFIXES = (
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "llm.prompts.",
+    "llm.choices.",
+    "gen_ai.content.",
+)
+
 # Attribute keys (or prefixes) that identify a request, a person or carry content: never labels.
-FORBIDDEN_LABEL_KEYS = frozenset(
+FORBIDDEN_LABEL_KEYS = CONTENT_KEYS | frozenset(
     {
         "gen_ai.response.id",
         "gen_ai.conversation.id",
@@ -164,16 +198,6 @@ FORBIDDEN_LABEL_KEYS = frozenset(
         "http.request.id",
         "trace_id",
         "span_id",
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-        "gen_ai.system_instructions",
-        "gen_ai.tool.definitions",
-        "gen_ai.tool.call.arguments",
-        "gen_ai.tool.call.result",
-        "gen_ai.prompt",
-        "gen_ai.completion",
-        "input.value",
-        "output.value",
         "llm.invocation_parameters",
         "exception.message",
         "exception.stacktrace",
