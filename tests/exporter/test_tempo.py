@@ -201,3 +201,51 @@ def test_otlp_http_is_an_option_with_the_same_answers(tmp_path: Path) -> None:
     assert set(peer.spans) == span_keys(second) and set(peer.encodings) == {"gzip"}
     letters = read_dead_letters(tmp_path / "deadletter" / "tempo.jsonl")
     assert [letter["reason"] for letter in letters] == ["HTTP 400"] and letters[0]["items"] == 3
+
+
+def test_split_request_keeps_every_span_under_its_resource_and_scope() -> None:
+    """A request over the size limit is cut into parts under it; together they hold every span once."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from otlp_enricher.exporter.tempo import split_request
+    from tests.otlp_builders import request, span
+
+    big = request([span({"payload": "x" * 10_000}) for _ in range(50)], service="a")
+    big.resource_spans.extend(request([span({"payload": "y" * 10_000}) for _ in range(30)], service="b").resource_spans)
+    parts = split_request(big, 100_000)
+    assert len(parts) > 1
+    assert all(len(payload) <= 100_000 for payload, _ in parts)
+    assert sum(count for _, count in parts) == 80
+    seen: dict[bytes, str] = {}
+    for payload, count in parts:
+        part = ExportTraceServiceRequest.FromString(payload)
+        assert count == sum(len(s.spans) for r in part.resource_spans for s in r.scope_spans)
+        for resource_spans in part.resource_spans:
+            service = resource_spans.resource.attributes[0].value.string_value
+            for scope_spans in resource_spans.scope_spans:
+                assert scope_spans.scope.name == "test"
+                for item in scope_spans.spans:
+                    seen[item.span_id] = service
+    expected = {s.span_id: r.resource.attributes[0].value.string_value
+                for r in big.resource_spans for ss in r.scope_spans for s in ss.spans}  # fmt: skip
+    assert seen == expected
+
+
+def test_a_request_larger_than_tempo_takes_arrives_whole_in_parts(tmp_path: Path, tempo: FakeTempo) -> None:
+    """A 6 MiB request (Tempo, like any grpc-go server, refuses more than 4 MiB) is cut up, not
+    dead-lettered: every span arrives."""
+    from tests.otlp_builders import request, span
+
+    config = make_config(tmp_path, tempo_endpoint=tempo.endpoint)
+    message = request([span({"blob": "z" * 60_000}) for _ in range(100)])
+    assert message.ByteSize() > 4 << 20
+
+    async def scenario(exporter: TempoExporter, pipeline: Pipeline) -> None:
+        batch, _ = batch_of(pipeline, message)
+        await exporter.accept(batch)
+        assert await _wait(tempo, lambda p: len(p.spans) == 100)
+
+    _run(config, scenario)
+    assert set(tempo.spans) == span_keys(message)
+    assert read_dead_letters(tmp_path / "deadletter" / "tempo.jsonl") == []
+    assert len(tempo.bodies) >= 2
