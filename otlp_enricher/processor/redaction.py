@@ -104,9 +104,11 @@ BUILTIN_PATTERNS: dict[str, tuple[str, Validator | None]] = {
     # The look-behind makes a match start only where a local part can start, so a long run of
     # letters with no "@" is scanned once, not once per position (quadratic on big prompts).
     "email": (r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", None),
-    "card": (r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])", _luhn),
+    # Patterns start with a plain character class where they can: the regex engine then skips
+    # impossible positions fast instead of evaluating a look-behind at every character.
+    "card": (r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)", _luhn),
     "ip": (
-        r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![\w:]|\.\d)",
+        r"(?=[0-9A-Fa-f:])(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![\w:]|\.\d)",
         _ip,
     ),
     "phone": (
