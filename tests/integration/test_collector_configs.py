@@ -18,13 +18,13 @@ from typing import Any
 import grpc
 import pytest
 import snappy
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
-from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from otlp_enricher._proto import loki_push_pb2
 
 from .conftest import StartCollector
 from .tools import (
@@ -142,59 +142,6 @@ def wait_for_spans(path: Path, trace_id: str, count: int) -> list[dict[str, Any]
 
 # --------------------------------------------------------------------------------------------
 # Loki push helpers
-
-
-def _loki_push_request_class() -> type[Message]:
-    """Build ``logproto.PushRequest`` from its schema (Loki pkg/push/push.proto) at run time."""
-    pool = descriptor_pool.DescriptorPool()
-    timestamp_file = descriptor_pb2.FileDescriptorProto()
-    timestamp_pb2.DESCRIPTOR.CopyToProto(timestamp_file)
-    pool.Add(timestamp_file)
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="test_loki_push.proto",
-        package="logproto",
-        syntax="proto3",
-        dependency=["google/protobuf/timestamp.proto"],
-    )
-    label = descriptor_pb2.FieldDescriptorProto
-    pair = proto.message_type.add(name="LabelPairAdapter")
-    pair.field.add(name="name", number=1, type=label.TYPE_STRING, label=label.LABEL_OPTIONAL)
-    pair.field.add(name="value", number=2, type=label.TYPE_STRING, label=label.LABEL_OPTIONAL)
-    entry = proto.message_type.add(name="EntryAdapter")
-    entry.field.add(
-        name="timestamp",
-        number=1,
-        type=label.TYPE_MESSAGE,
-        label=label.LABEL_OPTIONAL,
-        type_name=".google.protobuf.Timestamp",
-    )
-    entry.field.add(name="line", number=2, type=label.TYPE_STRING, label=label.LABEL_OPTIONAL)
-    entry.field.add(
-        name="structuredMetadata",
-        number=3,
-        type=label.TYPE_MESSAGE,
-        label=label.LABEL_REPEATED,
-        type_name=".logproto.LabelPairAdapter",
-    )
-    stream = proto.message_type.add(name="StreamAdapter")
-    stream.field.add(name="labels", number=1, type=label.TYPE_STRING, label=label.LABEL_OPTIONAL)
-    stream.field.add(
-        name="entries",
-        number=2,
-        type=label.TYPE_MESSAGE,
-        label=label.LABEL_REPEATED,
-        type_name=".logproto.EntryAdapter",
-    )
-    push = proto.message_type.add(name="PushRequest")
-    push.field.add(
-        name="streams",
-        number=1,
-        type=label.TYPE_MESSAGE,
-        label=label.LABEL_REPEATED,
-        type_name=".logproto.StreamAdapter",
-    )
-    pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("logproto.PushRequest"))
 
 
 def loki_push(address: tuple[str, int], body: bytes, content_type: str) -> int:
@@ -378,10 +325,9 @@ def test_loki_check_accepts_json_push(loki_check: tuple[tuple[str, int], Path]) 
 def test_loki_check_accepts_snappy_protobuf_push(loki_check: tuple[tuple[str, int], Path]) -> None:
     """A snappy (block format) protobuf push, Loki's default encoding, is accepted and decoded."""
     address, output = loki_check
-    push_request = _loki_push_request_class()
     timestamp_ns = time.time_ns() - 3_000_000_000
     line = json.dumps({"trace_id": secrets.token_hex(16), "model": "claude-sonnet-4-5"})
-    message = push_request(
+    message = loki_push_pb2.PushRequest(
         streams=[
             {
                 "labels": '{service_name="checkout", source="otlp-enricher"}',
