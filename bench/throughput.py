@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,18 +29,12 @@ import grpc
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.net import free_port
 from tests.otlp_builders import openai_chat, request, span
 from tests.peers.fake_loki import FakeLoki
 from tests.peers.fake_tempo import FakeTempo
 
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def build_body(spans_per_request: int, variant: int = 0) -> bytes:

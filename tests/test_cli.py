@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from otlp_enricher.cli import main
 from otlp_enricher.otlp_json import read_recorded
 from otlp_enricher.replay import send_requests
+from tests.net import free_port
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 
@@ -96,13 +96,6 @@ def test_replay_to_sends_every_request_through_grpc_testing() -> None:
     server.join(10)
     assert received == [request.SerializeToString() for request in requests]
     assert spans == sum(len(s.spans) for r in requests for rs in r.resource_spans for s in rs.scope_spans)
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path: Path) -> None:

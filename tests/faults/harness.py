@@ -13,7 +13,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,13 +31,6 @@ from tests.peers.workload import mixed_request, span_keys
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A loopback port free right now (kept across restarts of the sidecar)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

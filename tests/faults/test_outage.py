@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import statistics
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -25,15 +24,6 @@ from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import SECRETS, make_config, mixed_request
 
 OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
-
-
-@pytest.fixture
-def peers() -> Iterator[tuple[FakeLoki, FakeTempo]]:
-    """A fake Loki and a fake Tempo, both answering."""
-    loki, tempo = FakeLoki(tenant="team-a").start(), FakeTempo().start()
-    yield loki, tempo
-    loki.stop()
-    tempo.stop()
 
 
 def _loki_span_ids(loki: FakeLoki) -> set[str]:

@@ -8,28 +8,18 @@ these scenarios never need).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import pytest
 
 from otlp_enricher.exporter.deadletter import read_dead_letters
-from tests.faults.harness import Load, SidecarProcess, Upstream, free_port
+from tests.faults.harness import Load, SidecarProcess, Upstream
+from tests.net import free_port
 from tests.peers.fake_loki import FakeLoki, Fault
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import config_text
 
 SHUTDOWN_TIMEOUT_S = 5.0  # service.shutdown_timeout_s in workload.config_text
-
-
-@pytest.fixture
-def peers() -> Iterator[tuple[FakeLoki, FakeTempo]]:
-    """A fake Loki and a fake Tempo, both answering."""
-    loki, tempo = FakeLoki(tenant="team-a").start(), FakeTempo().start()
-    yield loki, tempo
-    loki.stop()
-    tempo.stop()
 
 
 def _config(tmp_path: Path, loki: FakeLoki, tempo: FakeTempo, port: int) -> Path:

@@ -36,6 +36,8 @@ from typing import Any, NoReturn, TypeVar
 import pytest
 import yaml
 
+from tests.net import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR_DIR = REPO_ROOT / "collector"
 BUILD_SCRIPT = COLLECTOR_DIR / "build.sh"
@@ -67,14 +69,6 @@ def unavailable(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{message} (CI=true: every integration tool must be installed)", pytrace=False)
     pytest.skip(message)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that was free on ``host`` a moment ago (bound to port 0, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(
