@@ -80,11 +80,12 @@ class TempoExporter(SpooledExporter):
         self._check_open()
         if not batch.span_count:
             return
+        message = batch.request
         if not batch.calls and batch.raw is not None:
             payload = batch.raw  # nothing to change: forward the received bytes as they are
             self.forwarded_raw += 1
         else:
-            copy = ExportTraceServiceRequest()
+            message = copy = ExportTraceServiceRequest()
             copy.CopyFrom(batch.request)
             counts: Counter[str] = Counter()
             failed = self._editor.edit(copy, batch.calls, counts)
@@ -97,8 +98,7 @@ class TempoExporter(SpooledExporter):
         if len(payload) <= MAX_REQUEST_BYTES:
             await self._append([(payload, batch.span_count)])
         else:  # one received request can be larger than Tempo takes (grpc-go's 4 MiB): cut it up
-            request = ExportTraceServiceRequest.FromString(payload)
-            await self._append(split_request(request, MAX_REQUEST_BYTES))
+            await self._append(split_request(message, MAX_REQUEST_BYTES))
 
 
 def split_request(request: ExportTraceServiceRequest, max_bytes: int) -> list[tuple[bytes, int]]:
