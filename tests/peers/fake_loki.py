@@ -12,15 +12,15 @@ from __future__ import annotations
 import gzip
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import orjson
 import snappy
 
 from otlp_enricher._proto import loki_push_pb2
+from tests.peers.http_peer import HttpPeer
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class StoredEntry:
 
 
 @dataclass
-class FakeLoki:
+class FakeLoki(HttpPeer):
     """The peer; start() binds, stop() closes; inspect ``entries`` (de-duplicated) and counters."""
 
     tenant: str = ""
@@ -59,28 +59,9 @@ class FakeLoki:
     headers: list[dict[str, str]] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
-    def start(self) -> FakeLoki:
-        """Bind 127.0.0.1:0 and serve in a daemon thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    @property
-    def url(self) -> str:
-        """Base URL of the peer."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def wait_until(self, predicate: Callable[[FakeLoki], bool], timeout_s: float = 20.0) -> bool:
-        """Block until ``predicate(self)`` holds (re-checked on every request); False on timeout."""
-        with self.changed:
-            return self.changed.wait_for(lambda: predicate(self), timeout_s)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler bound to this peer."""
+        return _handler(self)
 
     def lines(self) -> list[dict[str, Any]]:
         """Every stored line, parsed as JSON."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 import gzip
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -15,9 +14,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tests.peers.http_peer import HttpPeer
+
 
 @dataclass
-class FakeOtlpHttp:
+class FakeOtlpHttp(HttpPeer):
     """The peer; ``faults`` holds (status, Retry-After) answers consumed one per request."""
 
     faults: deque[tuple[int, str | None]] = field(default_factory=deque)
@@ -26,27 +27,9 @@ class FakeOtlpHttp:
     encodings: list[str] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
-    def start(self) -> FakeOtlpHttp:
-        """Bind 127.0.0.1:0 and serve."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        """Base URL."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def wait_until(self, predicate: Callable[[FakeOtlpHttp], bool], timeout_s: float = 20.0) -> bool:
-        """Block until ``predicate(self)`` holds; False on timeout."""
-        with self.changed:
-            return self.changed.wait_for(lambda: predicate(self), timeout_s)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler bound to this peer."""
+        return _handler(self)
 
 
 def _handler(peer: FakeOtlpHttp) -> type[BaseHTTPRequestHandler]:
