@@ -8,7 +8,6 @@ id into a 24-byte garbage id, so ids are converted by hand on the way in and out
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -210,7 +209,3 @@ def _read_length_prefixed(stream: BinaryIO, path: str | Path) -> Iterator[Export
             raise OtlpDecodeError(f"{path}: message at byte {offset}: {error}") from error
         offset += 4 + size
 
-
-def hex_id(raw: bytes) -> str:
-    """Lower-case hex of a trace or span id (empty for an unset id)."""
-    return binascii.hexlify(raw).decode("ascii")

@@ -45,7 +45,3 @@ class Backoff:
         """Whether waiting ``next_delay_s`` more would pass ``max_elapsed_s`` (never when it is 0)."""
         limit = self.config.max_elapsed_s
         return limit > 0 and elapsed_s + next_delay_s > limit
-
-    def reset(self) -> None:
-        """Forget past failures (after a success)."""
-        self.attempts = 0

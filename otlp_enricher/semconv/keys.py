@@ -11,7 +11,6 @@ from __future__ import annotations
 REQUEST_MODEL = ("gen_ai.request.model", "llm.request.model_name", "ai.model.id")
 RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model_name", "llm.model_name", "ai.response.model")
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
-OPERATION = ("gen_ai.operation.name",)
 
 INPUT_TOKENS = (
     "gen_ai.usage.input_tokens",
