@@ -238,3 +238,66 @@ def is_forbidden_label_key(key: str) -> bool:
     if key in FORBIDDEN_LABEL_KEYS or key.endswith((".id", "_id")):
         return True
     return key.startswith(FORBIDDEN_LABEL_PREFIXES)
+
+
+# ---------------------------------------------------------------------------------------------
+# The seam with the native scanner (``otlp_enricher._native``), which walks OTLP bytes and hands
+# Python only the spans that may be LLM calls, with only the attribute values the rules read.
+#
+# A span is handed over when one of its attribute keys is in ``MARKER_KEYS``, its scope name
+# starts with one of ``LLM_SCOPE_PREFIXES``, or its name starts with one of
+# ``LLM_SPAN_NAME_PREFIXES``; every other span costs a scan and nothing more. For a handed-over
+# span the values of ``READ_KEYS`` and of keys starting with one of ``READ_PREFIXES`` are decoded
+# (span attributes and event attributes alike); nothing else is. A rule that reads a new key
+# must add it here (``tests/unit/test_semconv_seam.py`` checks every key tuple above is covered).
+# ---------------------------------------------------------------------------------------------
+
+# Presence of any of these attribute keys makes a span a candidate LLM call.
+MARKER_KEYS = frozenset(
+    {
+        "gen_ai.operation.name",
+        "openinference.span.kind",
+        "llm.request.type",
+        "ai.operationId",
+        *REQUEST_MODEL,
+        *RESPONSE_MODEL,
+        *INPUT_TOKENS,
+        *OUTPUT_TOKENS,
+    }
+)
+# Instrumentation scopes whose spans are candidates even without a marker key (error spans of
+# some instrumentations carry no gen_ai attributes at all).
+LLM_SCOPE_PREFIXES: tuple[str, ...] = ()
+# Span names (``<operation> <model>``) that make a span a candidate even without a marker key.
+LLM_SPAN_NAME_PREFIXES: tuple[str, ...] = ()
+
+# Every attribute key a rule reads from a candidate span, its events or its resource.
+READ_KEYS = frozenset(
+    {
+        *MARKER_KEYS,
+        *PROVIDER,
+        *CACHE_READ_TOKENS,
+        *CACHE_WRITE_TOKENS,
+        *CACHE_WRITE_1H_TOKENS,
+        *REASONING_TOKENS,
+        *VERCEL_INPUT_DETAIL,
+        *VERCEL_LEGACY_INPUT,
+        *COST_USD,
+        *TTFT_SECONDS,
+        *TTFT_MILLISECONDS,
+        *STREAMING,
+        *FINISH_REASONS,
+        *RESPONSE_ID,
+        *ERROR_TYPE,
+        *HTTP_STATUS,
+        *USER_ID,
+        *SESSION_ID,
+        INVOCATION_PARAMETERS,
+        "service.name",
+        "exception.type",
+        "exception.message",
+        *CONTENT_KEYS,
+    }
+)
+# Key prefixes whose attributes are all read (flattened content, mostly).
+READ_PREFIXES: tuple[str, ...] = CONTENT_PREFIXES
