@@ -56,8 +56,8 @@ class LLMCall:
     """One LLM call recognised in a span, plus what the processors derive from it.
 
     The fields up to ``attributes`` are read from the span by ``semconv``; the ones after are
-    filled in by the processors. ``span`` is the protobuf span itself, kept so exporters can enrich
-    it; ``attributes`` its lazy attribute view, kept so content is decoded only by whoever needs it.
+    filled in by the processors. ``span`` is the native scanner's view of the span (what the rules
+    read); ``attributes`` its attribute view, kept so the prompt-log builder can read content.
     """
 
     trace_id: bytes
@@ -84,6 +84,7 @@ class LLMCall:
     label_values: dict[str, str] = field(default_factory=dict)
     span: Any = None
     attributes: Any = None
+    ordinal: int = -1  # position of the span in its request: where the exporters write the enrichment
     # Derived by the processors.
     cost_usd: float | None = None
     cost_source: CostSource = "none"

@@ -13,8 +13,9 @@ import asyncio
 from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from otlp_enricher.dataplane import Scan, Scanner
 from otlp_enricher.model import LLMCall, SpanRejected
 from otlp_enricher.processor.dedupe import RecentCalls
 from otlp_enricher.processor.errors import classify_error
@@ -37,10 +38,9 @@ class Backpressure(Exception):
 
 @dataclass(slots=True)
 class SpanBatch:
-    """One received request: the decoded message, its wire bytes if they came as protobuf, its calls."""
+    """One received request: its protobuf bytes (``ExportTraceServiceRequest``) and its LLM calls."""
 
-    request: Any
-    raw: bytes | None
+    raw: bytes
     calls: list[LLMCall]
     span_count: int
 
@@ -135,6 +135,7 @@ class Pipeline:
 
     def __init__(
         self,
+        scanner: Scanner,
         extractor: CallExtractor,
         enricher: Enricher,
         metrics: Metrics,
@@ -142,6 +143,7 @@ class Pipeline:
         span_exporters: Sequence[SpanExporter],
         call_exporters: Sequence[CallExporter],
     ) -> None:
+        self._scanner = scanner
         self._extractor = extractor
         self._enricher = enricher
         self._metrics = metrics
@@ -150,35 +152,37 @@ class Pipeline:
         self._call_exporters = tuple(call_exporters)
         self._recent = RecentCalls()
 
-    def recognise(self, request: Any) -> tuple[list[LLMCall], ExportOutcome]:
-        """Extract and enrich every LLM call of ``request``; no I/O, no metrics."""
+    def recognise(self, scan: Scan) -> tuple[list[LLMCall], ExportOutcome]:
+        """Extract and enrich every LLM call among the scanned candidates; no I/O, no metrics."""
         calls: list[LLMCall] = []
-        outcome = ExportOutcome(span_count=0)
+        outcome = ExportOutcome(span_count=scan.span_count)
         extract = self._extractor.extract
         enrich = self._enricher.enrich
-        for resource_spans in request.resource_spans:
-            resource = Attributes(resource_spans.resource.attributes)
-            service = service_name(resource)
-            for scope_spans in resource_spans.scope_spans:
-                scope = scope_spans.scope.name
-                for span in scope_spans.spans:
-                    outcome.span_count += 1
-                    try:
-                        call = extract(span, resource, scope, service)
-                    except SpanRejected as rejected:
-                        outcome.rejected[rejected.reason] += 1
-                        if not outcome.first_problem:
-                            outcome.first_problem = f"span {span.span_id.hex()}: {rejected.detail}"
-                        continue
-                    if call is not None:
-                        enrich(call)
-                        calls.append(call)
+        resources: dict[int, tuple[Attributes, str]] = {}
+        for span in scan.spans:
+            found = resources.get(span.resource)
+            if found is None:
+                attributes = Attributes(scan.resources[span.resource])
+                found = resources[span.resource] = (attributes, service_name(attributes))
+            resource, service = found
+            try:
+                call = extract(span, resource, span.scope_name, service)
+            except SpanRejected as rejected:
+                outcome.rejected[rejected.reason] += 1
+                if not outcome.first_problem:
+                    outcome.first_problem = f"span {span.span_id.hex()}: {rejected.detail}"
+                continue
+            if call is not None:
+                call.ordinal = span.ordinal
+                enrich(call)
+                calls.append(call)
         return calls, outcome
 
-    async def export(self, request: Any, raw: bytes | None, transport: str) -> ExportOutcome:
-        """Process one request; raises :class:`Backpressure` when an exporter cannot take it now."""
-        calls, outcome = self.recognise(request)
-        batch = SpanBatch(request, raw, calls, outcome.span_count)
+    async def export(self, raw: bytes, transport: str) -> ExportOutcome:
+        """Process one serialised request; raises :class:`OtlpDecodeError` for malformed bytes and
+        :class:`Backpressure` when an exporter cannot take it now."""
+        calls, outcome = self.recognise(self._scanner.scan(raw))
+        batch = SpanBatch(raw, calls, outcome.span_count)
         accepts = [exporter.accept(batch) for exporter in self._span_exporters]
         if calls:
             accepts.extend(exporter.accept(calls) for exporter in self._call_exporters)

@@ -10,13 +10,14 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import grpc
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import Config
 from otlp_enricher.connector.report import ReportSink
+from otlp_enricher.dataplane import Scanner
 from otlp_enricher.otlp_json import read_recorded
 from otlp_enricher.service import build_metrics, build_pipeline
 
@@ -47,14 +48,10 @@ class _Progress:
             self._stream.write(f"\rreplayed {self.requests} requests, {self.spans} spans\n")
 
 
-def iter_requests(paths: Iterable[str | Path]) -> Iterator[Any]:
-    """Every request of every file, in order."""
+def iter_requests(paths: Iterable[str | Path]) -> Iterator[bytes]:
+    """Every request of every file, in order, serialised as protobuf."""
     for path in paths:
         yield from read_recorded(path)
-
-
-def _span_count(request: Any) -> int:
-    return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
 
 
 def replay_report(config: Config, paths: Iterable[str | Path], progress: TextIO = sys.stderr) -> ReportSink:
@@ -65,7 +62,7 @@ def replay_report(config: Config, paths: Iterable[str | Path], progress: TextIO 
 
     async def run() -> None:
         for request in iter_requests(paths):
-            outcome = await pipeline.export(request, None, "replay")
+            outcome = await pipeline.export(request, "replay")
             report.spans_rejected += outcome.rejected_count
             counter.add(outcome.span_count)
 
@@ -82,16 +79,17 @@ def replay_to(target: str, paths: Iterable[str | Path], progress: TextIO = sys.s
 
 
 def send_requests(
-    channel: grpc.Channel, requests: Iterable[Any], progress: TextIO = sys.stderr, timeout_s: float = 30.0
+    channel: grpc.Channel, requests: Iterable[bytes], progress: TextIO = sys.stderr, timeout_s: float = 30.0
 ) -> int:
     """Export each request over ``channel``; returns the number of spans sent.
 
     UNAVAILABLE answers are retried after a second, up to 30 times; other errors stop the replay.
     """
     counter = _Progress(progress)
+    counter_scan = Scanner()
     export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_EXPORT_METHOD)
-    for request in requests:
-        body = request.SerializeToString()
+    for body in requests:
+        spans = counter_scan.scan(body).span_count  # validates before sending, too
         for attempt in range(30):
             try:
                 export(body, timeout=timeout_s)
@@ -100,6 +98,6 @@ def send_requests(
                 if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == 29:
                     raise
                 time.sleep(1.0)
-        counter.add(_span_count(request))
+        counter.add(spans)
     counter.done()
     return counter.spans

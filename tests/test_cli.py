@@ -92,8 +92,9 @@ def test_replay_to_sends_every_request_through_grpc_testing() -> None:
     server.start()
     spans = send_requests(channel, requests, io.StringIO())
     server.join(10)
-    assert received == [request.SerializeToString() for request in requests]
-    assert spans == sum(len(s.spans) for r in requests for rs in r.resource_spans for s in rs.scope_spans)
+    assert received == requests
+    messages = [trace_service_pb2.ExportTraceServiceRequest.FromString(r) for r in requests]
+    assert spans == sum(len(s.spans) for r in messages for rs in r.resource_spans for s in rs.scope_spans)
 
 
 def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path: Path) -> None:

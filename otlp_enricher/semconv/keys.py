@@ -171,6 +171,11 @@ CONTENT_PREFIXES = (
     "gen_ai.content.",
 )
 
+# Span events whose every attribute is content (OTel's deprecated per-message events, and the
+# inference-details event), by exact name or prefix.
+CONTENT_EVENTS = frozenset({"gen_ai.choice", "gen_ai.client.inference.operation.details"})
+CONTENT_EVENT_PREFIXES = ("gen_ai.content.", "gen_ai.user.", "gen_ai.system.", "gen_ai.assistant.", "gen_ai.tool.")
+
 # Attribute keys (or prefixes) that identify a request, a person or carry content: never labels.
 FORBIDDEN_LABEL_KEYS = CONTENT_KEYS | frozenset(
     {

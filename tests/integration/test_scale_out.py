@@ -114,7 +114,9 @@ def _one_span_each(request: ExportTraceServiceRequest) -> list[ExportTraceServic
 def workload() -> list[ExportTraceServiceRequest]:
     """Every recorded request, COPIES times with fresh ids (seeded); odd copies one span per request."""
     rng = random.Random(4)
-    originals = [request for name in FIXTURES for request in read_recorded(RECORDED / name)]
+    originals = [
+        ExportTraceServiceRequest.FromString(request) for name in FIXTURES for request in read_recorded(RECORDED / name)
+    ]
     requests: list[ExportTraceServiceRequest] = []
     for copy in range(COPIES):
         ids: dict[bytes, bytes] = {}
@@ -216,9 +218,9 @@ def test_three_replicas_behind_the_load_balancer_add_up_to_one(start_collector: 
             COLLECTOR_DIR / "loadbalancing.yaml", gateway, wait_for=[endpoint(gateway, "GATEWAY_GRPC_ENDPOINT")]
         )
         with grpc.insecure_channel(gateway["GATEWAY_GRPC_ENDPOINT"]) as channel:
-            send_requests(channel, requests)
+            send_requests(channel, [request.SerializeToString() for request in requests])
         with grpc.insecure_channel(single.grpc) as channel:
-            send_requests(channel, requests)
+            send_requests(channel, [request.SerializeToString() for request in requests])
 
         wait_until(
             lambda: sum(received(replica) for replica in replicas) >= sent.total(),

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from otlp_enricher.model import LLMCall, SpanRejected, Tokens
-from otlp_enricher.semconv.attributes import Attributes
 from otlp_enricher.semconv.extract import CallExtractor, LabelSource, UsageSemantics
-from tests.otlp_builders import key_values, span
+from tests.otlp_builders import scanned, span
 
 
 def extract(
@@ -20,8 +19,13 @@ def extract(
 ) -> LLMCall | None:
     """Run the extractor over one span."""
     extractor = CallExtractor(UsageSemantics(excluding), [LabelSource("environment", ("deployment.environment",))])
-    resource = Attributes(key_values({"service.name": "svc", "deployment.environment": "prod"}))
-    return extractor.extract(span(attributes, **kw), resource, scope, "svc")
+    native, resource = scanned(
+        span(attributes, **kw),
+        {"service.name": "svc", "deployment.environment": "prod"},
+        scope,
+        ["deployment.environment"],
+    )
+    return None if native is None else extractor.extract(native, resource, scope, "svc")
 
 
 def test_otel_current_names() -> None:
