@@ -103,3 +103,76 @@ def test_no_script_stops_a_process_by_name() -> None:
     by_name = re.compile(r"\b(p[k]ill|kill[a]ll)\b")  # bracketed so this file does not match itself
     for script in [*SCRIPTS.iterdir(), ROOT / ".ci" / "run"]:
         assert not by_name.search(script.read_text()), script
+
+
+FAKE_APT_GET = """#!/bin/sh
+# Records the install and, like a package's postinst, starts the service unless policy-rc.d forbids it.
+[ "$1" = install ] || exit 0
+rc=none
+if [ -x "$POLICY_RC_D" ]; then "$POLICY_RC_D" prometheus start; rc=$?; fi
+echo "install policy_rc=$rc" >> "$FAKE_LOG"
+if [ "$rc" != 101 ]; then echo active > "$FAKE_STATE"; fi
+"""
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "systemctl $*" >> "$FAKE_LOG"
+case "$1" in
+  is-active) state=$(cat "$FAKE_STATE" 2>/dev/null || echo inactive); echo "$state"; [ "$state" = active ] ;;
+  stop) echo inactive > "$FAKE_STATE" ;;
+esac
+"""
+
+
+def _run_test_script_install(tmp_path: Path, policy: str | None, active_before: bool) -> tuple[list[str], Path]:
+    """Run scripts/test's install branch on a machine without prometheus, with apt-get and systemctl
+    faked and every check stubbed; returns what apt-get and systemctl were asked to do."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(SCRIPTS / "test", checkout / "scripts" / "test")
+    (checkout / "scripts" / "setup.sh").write_text("exit 0\n")
+    fakebin, venv_bin = tmp_path / "bin", checkout / ".venv" / "bin"
+    fakebin.mkdir()
+    venv_bin.mkdir(parents=True)
+    for tool in ("ruff", "mypy", "python"):
+        (venv_bin / tool).write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("bash", "sh", "cat", "chmod", "dirname", "id", "rm", "tee"):
+        found = shutil.which(tool)
+        assert found, tool
+        (fakebin / tool).symlink_to(found)
+    for name, text in (("apt-get", FAKE_APT_GET), ("systemctl", FAKE_SYSTEMCTL)):
+        (fakebin / name).write_text(text)
+    for executable in [*venv_bin.iterdir(), fakebin / "apt-get", fakebin / "systemctl"]:
+        executable.chmod(0o755)
+    policy_path, log, state = tmp_path / "policy-rc.d", tmp_path / "calls.log", tmp_path / "state"
+    if policy is not None:
+        policy_path.write_text(policy)
+        policy_path.chmod(0o755)
+    if active_before:
+        state.write_text("active\n")
+    env = {"PATH": str(fakebin), "POLICY_RC_D": str(policy_path), "FAKE_LOG": str(log), "FAKE_STATE": str(state)}
+    result = subprocess.run([str(fakebin / "bash"), str(checkout / "scripts" / "test")], env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [line for line in log.read_text().splitlines() if "is-active" not in line], policy_path
+
+
+def test_test_script_keeps_the_packaged_prometheus_from_starting(tmp_path: Path) -> None:
+    """No policy-rc.d on the machine: one answering 101 is in place during the install (so the
+    service never starts), removed afterwards, and nothing is stopped."""
+    calls, policy = _run_test_script_install(tmp_path, policy=None, active_before=False)
+    assert calls == ["install policy_rc=101"]
+    assert not policy.exists()
+
+
+def test_test_script_stops_only_a_service_its_install_started(tmp_path: Path) -> None:
+    """The machine's own policy-rc.d allows starts: it is left as it was, and the service the
+    install started is stopped through systemctl by its unit name."""
+    own_policy = "#!/bin/sh\nexit 0\n"
+    calls, policy = _run_test_script_install(tmp_path, policy=own_policy, active_before=False)
+    assert calls == ["install policy_rc=0", "systemctl stop prometheus"]
+    assert policy.read_text() == own_policy
+
+
+def test_test_script_leaves_a_prometheus_that_was_already_running(tmp_path: Path) -> None:
+    """A Prometheus service that was running before the install is the user's: never stopped."""
+    calls, _ = _run_test_script_install(tmp_path, policy="#!/bin/sh\nexit 0\n", active_before=True)
+    assert calls == ["install policy_rc=0"]
