@@ -138,13 +138,15 @@ def _run_test_script_install(tmp_path: Path, policy: str | None, active_before: 
     venv_bin.mkdir(parents=True)
     for tool in ("ruff", "mypy", "python"):
         (venv_bin / tool).write_text("#!/bin/sh\nexit 0\n")
+    (checkout / "native").mkdir()
+    (fakebin / "cargo").write_text("#!/bin/sh\nexit 0\n")
     for tool in ("bash", "sh", "cat", "chmod", "dirname", "id", "rm", "tee"):
         found = shutil.which(tool)
         assert found, tool
         (fakebin / tool).symlink_to(found)
     for name, text in (("apt-get", FAKE_APT_GET), ("systemctl", FAKE_SYSTEMCTL)):
         (fakebin / name).write_text(text)
-    for executable in [*venv_bin.iterdir(), fakebin / "apt-get", fakebin / "systemctl"]:
+    for executable in [*venv_bin.iterdir(), fakebin / "apt-get", fakebin / "systemctl", fakebin / "cargo"]:
         executable.chmod(0o755)
     policy_path, log, state = tmp_path / "policy-rc.d", tmp_path / "calls.log", tmp_path / "state"
     if policy is not None:
