@@ -371,3 +371,16 @@ def test_numeric_error_type_is_kept_as_text() -> None:
     """The conventions allow error.type "429" (string) — some SDKs write the int."""
     call = extract({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "error.type": 429}, error=True)
     assert call is not None and call.error_type == "429"
+
+
+@pytest.mark.parametrize(
+    ("error_type", "reason"), [("400", "bad_request"), (503, "provider_5xx"), ("429", "rate_limit")]
+)
+def test_numeric_error_type_is_read_as_the_status(error_type: Any, reason: str) -> None:
+    """error.type "503" with no http status attribute: the number is the status code."""
+    from otlp_enricher.processor.errors import classify_error
+    from otlp_enricher.semconv.extract import error_evidence
+
+    call = extract({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "error.type": error_type}, error=True)
+    assert call is not None
+    assert classify_error(*error_evidence(call)) == reason
