@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from otlp_enricher.model import LLMCall, SpanRejected
-from otlp_enricher.processor.dedupe import RecentCalls
+from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
 from otlp_enricher.processor.errors import classify_error
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.rates import output_tokens_per_second, time_per_output_token
@@ -149,6 +149,7 @@ class Pipeline:
         self._span_exporters = tuple(span_exporters)
         self._call_exporters = tuple(call_exporters)
         self._recent = RecentCalls()
+        self._precedence = ScopePrecedence()
 
     def recognise(self, request: Any) -> tuple[list[LLMCall], ExportOutcome]:
         """Extract and enrich every LLM call of ``request``; no I/O, no metrics."""
@@ -161,10 +162,11 @@ class Pipeline:
             service = service_name(resource)
             for scope_spans in resource_spans.scope_spans:
                 scope = scope_spans.scope.name
+                scope_version = scope_spans.scope.version
                 for span in scope_spans.spans:
                     outcome.span_count += 1
                     try:
-                        call = extract(span, resource, scope, service)
+                        call = extract(span, resource, scope, service, scope_version)
                     except SpanRejected as rejected:
                         outcome.rejected[rejected.reason] += 1
                         if not outcome.first_problem:
@@ -178,16 +180,18 @@ class Pipeline:
     async def export(self, request: Any, raw: bytes | None, transport: str) -> ExportOutcome:
         """Process one request; raises :class:`Backpressure` when an exporter cannot take it now."""
         calls, outcome = self.recognise(request)
+        # Metrics and prompt logs take one copy of each call; Tempo keeps (and enriches) every span.
+        fresh = self._recent.fresh(self._precedence.select(calls))
         batch = SpanBatch(request, raw, calls, outcome.span_count)
         accepts = [exporter.accept(batch) for exporter in self._span_exporters]
-        if calls:
-            accepts.extend(exporter.accept(calls) for exporter in self._call_exporters)
+        if fresh:
+            accepts.extend(exporter.accept(fresh) for exporter in self._call_exporters)
         if accepts:
             results = await asyncio.gather(*accepts, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-        fresh = [call for call in calls if self._recent.first_time(call)]
+        self._recent.remember(fresh)
         if len(fresh) < len(calls):
             self._metrics.llm_duplicates.inc(len(calls) - len(fresh))
         self._count(fresh, outcome, transport)

@@ -344,6 +344,7 @@ LLM_SCOPE_PREFIXES: tuple[str, ...] = (
     "opentelemetry.instrumentation.google_genai",
     "opentelemetry.instrumentation.vertexai",
     "opentelemetry.instrumentation.genai",
+    "opentelemetry.util.genai",
     "openinference.instrumentation.openai",
     "openinference.instrumentation.anthropic",
     "openinference.instrumentation.bedrock",
