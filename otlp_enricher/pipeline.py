@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from otlp_enricher.model import LLMCall, SpanRejected
+from otlp_enricher.processor.cost import CostPolicy
 from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
 from otlp_enricher.processor.errors import classify_error
 from otlp_enricher.processor.pricing import PriceBook
@@ -101,29 +102,16 @@ class Enricher:
     """Runs the pure processors over one call; everything configurable was decided in ``__init__``."""
 
     def __init__(self, prices: PriceBook, slos: SloEvaluator, prefer_span_cost: bool) -> None:
-        self._prices = prices
+        self._cost = CostPolicy(prices, prefer_span_cost)
         self._slos = slos
-        self._prefer_span_cost = prefer_span_cost
 
     def enrich(self, call: LLMCall) -> None:
         """Fill in the derived fields of ``call``."""
         if call.status == "error":
             texts, http_status = error_evidence(call)
             call.error_reason = classify_error(texts, http_status)
+        self._cost.apply(call)
         tokens = call.tokens
-        if call.span_cost_usd is not None and (self._prefer_span_cost or tokens is None):
-            call.cost_usd = call.span_cost_usd
-            call.cost_source = "span"
-        elif tokens is not None and tokens.total > 0:
-            card = self._prices.card(call.provider, call.model, call.start_ns)
-            if card is None and call.request_model and call.request_model != call.model:
-                card = self._prices.card(call.provider, call.request_model, call.start_ns)
-            if card is None:
-                call.cost_source = "unpriced"
-            else:
-                call.cost_usd = card.cost(tokens)
-                call.cost_source = card.source
-                call.priced_model = card.model_id
         if tokens is not None:
             call.time_per_output_token_s = time_per_output_token(call.duration_s, call.ttft_s, tokens.output)
             call.output_tokens_per_second = output_tokens_per_second(call.duration_s, call.ttft_s, tokens.output)
