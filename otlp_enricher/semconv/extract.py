@@ -233,7 +233,10 @@ def _recognise_by_name(span: Any, scope_name: str) -> tuple[tuple[str, str] | No
     """A span with no vocabulary marker is a call when its name is ``<operation> <model>`` for a
     model-call operation and it comes from a known LLM instrumentation scope or failed (status
     ERROR): OpenLIT's error spans carry nothing else. Returns ((vocabulary, operation), model)."""
-    match = _SPAN_NAME_CALL.match(span.name)
+    name = span.name
+    if not name.startswith(keys.LLM_SPAN_NAME_PREFIXES):
+        return None, ""  # the common case (every non-LLM span): one C-level prefix test
+    match = _SPAN_NAME_CALL.match(name)
     if match is None:
         return None, ""
     operation = keys.SPAN_NAME_OPERATIONS.get(match.group("operation"))
