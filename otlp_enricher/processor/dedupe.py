@@ -14,7 +14,8 @@ id when it has one, else by its trace and span id, in a bounded memory (a duplic
 pairing copies at all, so it also holds behind the Collector's ``load_balancing`` exporter where
 the copies land on different replicas: per (service, provider) it learns which instrumentation
 scopes the service emits and counts only the calls of the most preferred one — the provider SDK's
-own tracing, then client-library instrumentors, then frameworks (which wrap the client call).
+own tracing, then client-library instrumentors, then frameworks (which wrap the client call);
+two scopes of one rank (two instrumentors of the same SDK, both active) are ordered by name.
 Every replica sees the service's scopes, so each reaches the same decision from its own share of
 the traffic. Until the preferred scope has been seen once, the other copies count (a start-up
 window of the first batch or two), and a preferred scope unseen for ``forget_after_s`` of span time

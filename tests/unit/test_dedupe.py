@@ -120,3 +120,11 @@ def test_three_replicas_behind_trace_id_load_balancing_agree() -> None:
     assert 30 <= warm_up < 60  # only Traceloop copies a replica saw before its first SDK copy
     assert all(replica._best for replica in replicas)
     assert run(100, 100) == 100
+
+
+def test_two_instrumentors_of_one_sdk_count_once_in_name_order() -> None:
+    """OpenLLMetry's and OpenInference's OpenAI instrumentors both active: one copy, deterministically."""
+    precedence = ScopePrecedence()
+    traceloop = "opentelemetry.instrumentation.openai.v1"
+    counted = precedence.select([call(traceloop, "openai"), call(OI_OPENAI, "openai")] * 5)
+    assert len(counted) == 5 and {c.scope for c in counted} == {min(traceloop, OI_OPENAI)}
