@@ -7,7 +7,6 @@ beneath them and would double every figure if they were counted too.
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ import orjson
 from otlp_enricher.model import LLMCall, SpanRejected, Tokens
 from otlp_enricher.semconv import keys
 from otlp_enricher.semconv.attributes import Attributes
+from otlp_enricher.semconv.litellm import litellm_usage, usage_path
 from otlp_enricher.semconv.providers import normalise_provider
 from otlp_enricher.semconv.scopes import BUILT_IN_RULES, InputSemantics, ScopeRule
 
@@ -27,9 +27,6 @@ _MODEL_KEYS = keys.REQUEST_MODEL + keys.RESPONSE_MODEL
 _TOKEN_KEYS = keys.INPUT_TOKENS + keys.OUTPUT_TOKENS
 # ``<operation> <model>``: one operation word, one model id (no spaces), nothing else.
 _SPAN_NAME_CALL = re.compile(r"^(?P<operation>[a-z_]+) (?P<model>[^\s]+)$")
-# A serialised usage object larger than this is not parsed (ast.literal_eval is not bounded).
-_MAX_USAGE_OBJECT_CHARS = 16_384
-_REPR_COUNT = re.compile(r"\b([a-z_]+)=(\d+)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +135,11 @@ class CallExtractor:
         cache_write_found = attrs.first(keys.CACHE_WRITE_TOKENS)
         reasoning_found = attrs.first(keys.REASONING_TOKENS)
         if cache_read_found is None or cache_write_found is None or reasoning_found is None:
-            usage_object = _litellm_usage(attrs)
+            usage_object = litellm_usage(attrs.first(keys.LITELLM_USAGE_OBJECT))
             if usage_object:
-                cache_read_found = cache_read_found or _usage_path(usage_object, keys.LITELLM_CACHE_READ_PATHS)
-                cache_write_found = cache_write_found or _usage_path(usage_object, keys.LITELLM_CACHE_WRITE_PATHS)
-                reasoning_found = reasoning_found or _usage_path(usage_object, keys.LITELLM_REASONING_PATHS)
+                cache_read_found = cache_read_found or usage_path(usage_object, keys.LITELLM_CACHE_READ_PATHS)
+                cache_write_found = cache_write_found or usage_path(usage_object, keys.LITELLM_CACHE_WRITE_PATHS)
+                reasoning_found = reasoning_found or usage_path(usage_object, keys.LITELLM_REASONING_PATHS)
         tokens = Tokens(
             input=_count(found_input),
             output=_count(found_output),
@@ -344,40 +341,6 @@ def _error_type(attrs: Attributes) -> str:
     if isinstance(value, int):
         return str(value)
     return value if isinstance(value, str) else ""
-
-
-def _litellm_usage(attrs: Attributes) -> dict[str, Any]:
-    """LiteLLM's ``metadata.usage_object``: JSON, a Python ``str(dict)`` (read with
-    ``ast.literal_eval``, which evaluates literals only), or a pydantic repr (``name=123`` pairs)."""
-    found = attrs.first(keys.LITELLM_USAGE_OBJECT)
-    if found is None:
-        return {}
-    value = found[1]
-    if isinstance(value, dict):
-        return value
-    if not isinstance(value, str) or len(value) > _MAX_USAGE_OBJECT_CHARS:
-        return {}
-    try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            parsed = {name: int(number) for name, number in _REPR_COUNT.findall(value)}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _usage_path(usage: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> tuple[str, Any] | None:
-    """The first count found at one of ``paths`` in a usage object (flat repr pairs match by leaf)."""
-    for path in paths:
-        node: Any = usage
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None and path[-1] in usage and len(path) > 1:
-            node = usage[path[-1]]
-        if isinstance(node, int | float) and not isinstance(node, bool) and node > 0:
-            return "metadata.usage_object." + ".".join(path), node
-    return None
 
 
 def _streaming(attrs: Attributes) -> bool | None:
