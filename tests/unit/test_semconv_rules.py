@@ -384,3 +384,17 @@ def test_numeric_error_type_is_read_as_the_status(error_type: Any, reason: str) 
     call = extract({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "error.type": error_type}, error=True)
     assert call is not None
     assert classify_error(*error_evidence(call)) == reason
+
+
+def test_built_in_rows_cite_their_evidence_and_recorded_ones_exist() -> None:
+    """Every shipped row says why; a row citing a recording names a file that is in the repository
+    (its replay test then fails if the row's semantics are wrong)."""
+    from pathlib import Path
+
+    from otlp_enricher.semconv.scopes import BUILT_IN_RULES
+
+    root = Path(__file__).resolve().parents[2]
+    for rule in BUILT_IN_RULES:
+        assert rule.evidence, rule
+        cited = [word for word in rule.evidence.split() if word.startswith("tests/fixtures/recorded/")]
+        assert all((root / path).is_file() for path in cited), rule
