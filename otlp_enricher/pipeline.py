@@ -17,7 +17,8 @@ from typing import Protocol
 
 from otlp_enricher.dataplane import Scan, Scanner
 from otlp_enricher.model import LLMCall, SpanRejected
-from otlp_enricher.processor.dedupe import RecentCalls
+from otlp_enricher.processor.cost import CostPolicy
+from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
 from otlp_enricher.processor.errors import classify_error
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.rates import output_tokens_per_second, time_per_output_token
@@ -101,29 +102,16 @@ class Enricher:
     """Runs the pure processors over one call; everything configurable was decided in ``__init__``."""
 
     def __init__(self, prices: PriceBook, slos: SloEvaluator, prefer_span_cost: bool) -> None:
-        self._prices = prices
+        self._cost = CostPolicy(prices, prefer_span_cost)
         self._slos = slos
-        self._prefer_span_cost = prefer_span_cost
 
     def enrich(self, call: LLMCall) -> None:
         """Fill in the derived fields of ``call``."""
         if call.status == "error":
             texts, http_status = error_evidence(call)
             call.error_reason = classify_error(texts, http_status)
+        self._cost.apply(call)
         tokens = call.tokens
-        if call.span_cost_usd is not None and (self._prefer_span_cost or tokens is None):
-            call.cost_usd = call.span_cost_usd
-            call.cost_source = "span"
-        elif tokens is not None and tokens.total > 0:
-            card = self._prices.card(call.provider, call.model, call.start_ns)
-            if card is None and call.request_model and call.request_model != call.model:
-                card = self._prices.card(call.provider, call.request_model, call.start_ns)
-            if card is None:
-                call.cost_source = "unpriced"
-            else:
-                call.cost_usd = card.cost(tokens)
-                call.cost_source = card.source
-                call.priced_model = card.model_id
         if tokens is not None:
             call.time_per_output_token_s = time_per_output_token(call.duration_s, call.ttft_s, tokens.output)
             call.output_tokens_per_second = output_tokens_per_second(call.duration_s, call.ttft_s, tokens.output)
@@ -151,6 +139,7 @@ class Pipeline:
         self._span_exporters = tuple(span_exporters)
         self._call_exporters = tuple(call_exporters)
         self._recent = RecentCalls()
+        self._precedence = ScopePrecedence()
 
     def recognise(self, scan: Scan) -> tuple[list[LLMCall], ExportOutcome]:
         """Extract and enrich every LLM call among the scanned candidates; no I/O, no metrics."""
@@ -166,7 +155,7 @@ class Pipeline:
                 found = resources[span.resource] = (attributes, service_name(attributes))
             resource, service = found
             try:
-                call = extract(span, resource, span.scope_name, service)
+                call = extract(span, resource, span.scope_name, service, span.scope_version)
             except SpanRejected as rejected:
                 outcome.rejected[rejected.reason] += 1
                 if not outcome.first_problem:
@@ -182,16 +171,18 @@ class Pipeline:
         """Process one serialised request; raises :class:`OtlpDecodeError` for malformed bytes and
         :class:`Backpressure` when an exporter cannot take it now."""
         calls, outcome = self.recognise(self._scanner.scan(raw))
+        # Metrics and prompt logs take one copy of each call; Tempo keeps (and enriches) every span.
+        fresh = self._recent.fresh(self._precedence.select(calls))
         batch = SpanBatch(raw, calls, outcome.span_count)
         accepts = [exporter.accept(batch) for exporter in self._span_exporters]
-        if calls:
-            accepts.extend(exporter.accept(calls) for exporter in self._call_exporters)
+        if fresh:
+            accepts.extend(exporter.accept(fresh) for exporter in self._call_exporters)
         if accepts:
             results = await asyncio.gather(*accepts, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-        fresh = [call for call in calls if self._recent.first_time(call)]
+        self._recent.remember(fresh)
         if len(fresh) < len(calls):
             self._metrics.llm_duplicates.inc(len(calls) - len(fresh))
         self._count(fresh, outcome, transport)

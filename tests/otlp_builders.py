@@ -99,13 +99,18 @@ def openai_chat(model: str = "gpt-4o", response_model: str = "gpt-4o-2024-08-06"
 
 
 def scanned(
-    message: Span, resource: Mapping[str, Any] | None = None, scope: str = "test", extra_keys: Sequence[str] = ()
+    message: Span,
+    resource: Mapping[str, Any] | None = None,
+    scope: str = "test",
+    extra_keys: Sequence[str] = (),
+    scope_version: str = "",
 ) -> tuple[NativeSpan | None, Attributes]:
     """``message`` as the extractor sees it: through the native scanner, as the pipeline does.
 
     Returns ``None`` for a span the scanner does not hand over (not a candidate LLM call).
     """
     body = request([message], service=(resource or {}).get("service.name", "checkout"), scope=scope, resource=resource)
+    body.resource_spans[0].scope_spans[0].scope.version = scope_version
     scan = Scanner(extra_keys).scan(body.SerializeToString())
     return (scan.spans[0] if scan.spans else None), Attributes(scan.resources[0])
 

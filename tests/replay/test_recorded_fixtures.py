@@ -196,12 +196,9 @@ def test_json_and_protobuf_recordings_of_the_same_run_agree() -> None:
 
 
 def test_double_traced_calls_are_counted_once() -> None:
-    """The anthropic SDK's own tracing beside Traceloop's records each call twice in one trace;
-    the metrics count each provider response once (and the duplicates are counted as such).
-
-    Failed calls carry no response id, so their two copies cannot be told from two calls: they
-    are still counted twice (a known limit, stated in the README).
-    """
+    """The anthropic SDK's own tracing beside Traceloop's records each call twice; the metrics count
+    each call once, failed ones included (they carry no response id: the scope precedence of
+    processor/dedupe.py keeps the SDK's own copy), and the copies are counted as duplicates."""
     config = parse_config("", "test", {})
     registry = CollectorRegistry()
     sink = Collect()
@@ -220,9 +217,10 @@ def test_double_traced_calls_are_counted_once() -> None:
     assert sorted(call.response_id for call in sink.calls if call.status == "ok") == sorted(
         entry["response_id"] for entry in successes
     )
-    assert sum(call.status == "error" for call in sink.calls) == 2 * failures
+    assert sum(call.status == "error" for call in sink.calls) == failures
+    assert {call.scope for call in sink.calls} == {"com.anthropic.sdk.python"}
     duplicates = registry.get_sample_value("otlp_enricher_llm_duplicate_calls_total")
-    assert duplicates == len(successes)
+    assert duplicates == len(provider_log)
 
 
 def test_a_retried_request_is_counted_once() -> None:
