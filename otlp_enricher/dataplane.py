@@ -78,6 +78,27 @@ class SpanWriter:
             raise OtlpDecodeError(f"invalid OTLP protobuf: {error}") from error
 
 
+_VALIDATOR = _native.Scanner([], [], [], [], [])
+
+
+def validate(request: bytes) -> None:
+    """Check every byte of ``request`` (raises :class:`OtlpDecodeError`); builds no objects."""
+    try:
+        _VALIDATOR.scan(request)
+    except _native.DecodeError as error:
+        raise OtlpDecodeError(f"invalid OTLP protobuf: {error}") from error
+
+
+def split(request: bytes, max_spans: int, max_bytes: int) -> list[tuple[bytes, int]]:
+    """``request`` cut into requests of at most ``max_spans`` spans and about ``max_bytes`` bytes
+    each (a larger single span travels alone), every span under its own resource and scope; with
+    the span count of each part."""
+    try:
+        return _native.split(request, max_spans, max_bytes)
+    except _native.DecodeError as error:
+        raise OtlpDecodeError(f"invalid OTLP protobuf: {error}") from error
+
+
 def to_json(request: bytes) -> bytes:
     """The request as one OTLP/JSON line, as the Collector's file exporter writes it."""
     try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from otlp_enricher.dataplane import Scanner
+from otlp_enricher.dataplane import Scanner, split, validate
 from otlp_enricher.model import LLMCall, SpanRejected
 from otlp_enricher.processor.cost import CostPolicy
 from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
@@ -26,6 +26,10 @@ from otlp_enricher.processor.slo import SloEvaluator
 from otlp_enricher.semconv.attributes import Attributes
 from otlp_enricher.semconv.extract import CallExtractor, error_evidence, service_name
 from otlp_enricher.telemetry.metrics import Metrics
+
+PART_BYTES = 4 << 20
+"""Requests larger than this are processed in parts (see :meth:`Pipeline.export`)."""
+PART_SPANS = 2_000
 
 
 class Backpressure(Exception):
@@ -91,6 +95,15 @@ class ExportOutcome:
     def rejected_count(self) -> int:
         """How many spans to report in ``partial_success.rejected_spans``."""
         return sum(self.rejected.values())
+
+    def add(self, other: ExportOutcome) -> None:
+        """Fold in the outcome of another part of the same request."""
+        self.span_count += other.span_count
+        self.rejected.update(other.rejected)
+        self.first_problem = self.first_problem or other.first_problem
+        for scrubber, count in other.redactions.items():
+            self.redactions[scrubber] = self.redactions.get(scrubber, 0) + count
+        self.redaction_failures += other.redaction_failures
 
     def message(self) -> str:
         """The ``partial_success.error_message``: counts by reason and the first problem seen."""
@@ -173,7 +186,24 @@ class Pipeline:
 
     async def export(self, raw: bytes, transport: str) -> ExportOutcome:
         """Process one serialised request; raises :class:`OtlpDecodeError` for malformed bytes and
-        :class:`Backpressure` when an exporter cannot take it now."""
+        :class:`Backpressure` when an exporter cannot take it now.
+
+        A large request is validated whole, then processed in parts of at most ``PART_SPANS``
+        spans, yielding to the event loop between parts: memory stays a few times the request's
+        size and other requests are not stalled behind it. If a later part meets backpressure the
+        sender retries the whole request; the parts already taken are then duplicates, which
+        at-least-once delivery allows and the de-duplication of calls absorbs.
+        """
+        if len(raw) <= PART_BYTES:
+            return await self._export_part(raw, transport)
+        validate(raw)
+        outcome = ExportOutcome(0)
+        for part, _ in split(raw, PART_SPANS, PART_BYTES):
+            outcome.add(await self._export_part(part, transport))
+            await asyncio.sleep(0)
+        return outcome
+
+    async def _export_part(self, raw: bytes, transport: str) -> ExportOutcome:
         calls, outcome = self.recognise(raw)
         # Metrics and prompt logs take one copy of each call; Tempo keeps (and enriches) every span.
         fresh = self._recent.fresh(self._precedence.select(calls))

@@ -13,7 +13,7 @@ use crate::json::request_to_json;
 use crate::redact::{pattern_problem, Redactor as CoreRedactor, ScrubberSpec, Validator};
 use crate::scan::{scan, AnyVal, Attr, ScanConfig};
 use crate::splice::{
-    attribute_field, Content, ContentRules, SpanEdit, Splicer as CoreSplicer, FAILED_MARKER,
+    attribute_field, split, Content, ContentRules, SpanEdit, Splicer as CoreSplicer, FAILED_MARKER,
 };
 use crate::wire::{put_bytes, put_tag, put_varint, DecodeError as CoreDecodeError};
 
@@ -470,6 +470,25 @@ fn to_json<'py>(py: Python<'py>, request: &Bound<'py, PyBytes>) -> PyResult<Boun
     Ok(PyBytes::new(py, &out))
 }
 
+/// ``request`` cut into requests of at most ``max_spans`` spans and about ``max_bytes`` bytes,
+/// with the span count of each.
+#[pyfunction(name = "split")]
+fn py_split<'py>(
+    py: Python<'py>,
+    request: &Bound<'py, PyBytes>,
+    max_spans: usize,
+    max_bytes: usize,
+) -> PyResult<Vec<(Bound<'py, PyBytes>, u32)>> {
+    let bytes = request.as_bytes();
+    let parts = py
+        .detach(|| split(bytes, max_spans, max_bytes))
+        .map_err(decode_error)?;
+    Ok(parts
+        .into_iter()
+        .map(|(part, spans)| (PyBytes::new(py, &part), spans))
+        .collect())
+}
+
 /// Why ``pattern`` cannot be a scrubber, or ``None``.
 #[pyfunction(name = "pattern_problem")]
 fn py_pattern_problem(pattern: &str) -> Option<String> {
@@ -487,6 +506,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Splicer>()?;
     m.add_function(wrap_pyfunction!(to_json, m)?)?;
     m.add_function(wrap_pyfunction!(py_pattern_problem, m)?)?;
+    m.add_function(wrap_pyfunction!(py_split, m)?)?;
     m.add("DecodeError", m.py().get_type::<DecodeError>())?;
     m.add("ScrubFailed", m.py().get_type::<ScrubFailed>())?;
     Ok(())

@@ -207,12 +207,12 @@ def test_split_request_keeps_every_span_under_its_resource_and_scope() -> None:
     """A request over the size limit is cut into parts under it; together they hold every span once."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from otlp_enricher.exporter.tempo import split_request
+    from otlp_enricher.dataplane import split
     from tests.otlp_builders import request, span
 
     big = request([span({"payload": "x" * 10_000}) for _ in range(50)], service="a")
     big.resource_spans.extend(request([span({"payload": "y" * 10_000}) for _ in range(30)], service="b").resource_spans)
-    parts = split_request(big, 100_000)
+    parts = split(big.SerializeToString(), 1 << 30, 100_000)
     assert len(parts) > 1
     assert all(len(payload) <= 100_000 for payload, _ in parts)
     assert sum(count for _, count in parts) == 80
