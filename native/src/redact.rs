@@ -80,6 +80,10 @@ pub struct ScrubberSpec {
 struct Scrubber {
     name: String,
     exact: ExactRegex,
+    /// ``\G(?:pattern)``: the exact pattern tried only at one position.
+    anchored: ExactRegex,
+    /// The relaxed pattern on the linear-time engine: it finds where the exact one may match.
+    loose: Option<regex::Regex>,
     validator: Validator,
     marker: String,
     secret_group: bool,
@@ -110,16 +114,21 @@ impl Redactor {
             let exact =
                 ExactRegex::new(&spec.pattern).map_err(|e| format!("{}: {e}", spec.name))?;
             let secret_group = exact.capture_names().any(|name| name == Some("secret"));
-            let loose = relax(&spec.pattern);
-            if regex::Regex::new(&loose).is_ok() {
+            let anchored = ExactRegex::new(&format!("\\G(?:{})", spec.pattern))
+                .map_err(|e| format!("{}: {e}", spec.name))?;
+            let relaxed_pattern = relax(&spec.pattern);
+            let loose = regex::Regex::new(&relaxed_pattern).ok();
+            if loose.is_some() {
                 relaxed_of.push(Some(relaxed.len()));
-                relaxed.push(loose);
+                relaxed.push(relaxed_pattern);
             } else {
                 relaxed_of.push(None);
             }
             scrubbers.push(Scrubber {
                 name: spec.name,
                 exact,
+                anchored,
+                loose,
                 validator: spec.validator,
                 marker: spec.marker,
                 secret_group,
@@ -198,12 +207,69 @@ impl Redactor {
 }
 
 impl Scrubber {
+    /// The matches Python's ``re.sub`` would make, leftmost first, non-overlapping: the loose
+    /// pattern (a superset: wherever the exact one matches, it matches at the same start) jumps
+    /// to the next possible start, and the backtracking engine only checks that one position.
+    fn matches<'t>(&self, text: &'t str) -> Result<Vec<fancy_regex::Captures<'t>>, ScrubFailed> {
+        let fail = |e: fancy_regex::Error| ScrubFailed(format!("{}: {e}", self.name));
+        let Some(loose) = &self.loose else {
+            return self
+                .exact
+                .captures_iter(text)
+                .map(|c| c.map_err(fail))
+                .collect();
+        };
+        let mut found = Vec::new();
+        let mut pos = 0;
+        let mut attempts = 0;
+        while pos <= text.len() {
+            if attempts == MAX_ANCHORED_ATTEMPTS {
+                // Each anchored attempt costs up to the rest of the text (the engine's unanchored
+                // prefix); past a few, one forward pass of the exact pattern is cheaper.
+                while pos <= text.len() {
+                    let Some(captures) = self.exact.captures_from_pos(text, pos).map_err(fail)?
+                    else {
+                        break;
+                    };
+                    let (start, end) = captures
+                        .get(0)
+                        .map(|m| (m.start(), m.end()))
+                        .expect("group 0");
+                    pos = if end > start {
+                        end
+                    } else {
+                        next_char(text, start)
+                    };
+                    found.push(captures);
+                }
+                break;
+            }
+            let Some(candidate) = loose.find_at(text, pos) else {
+                break;
+            };
+            let start = candidate.start();
+            attempts += 1;
+            match self.anchored.captures_from_pos(text, start).map_err(fail)? {
+                Some(captures) if captures.get(0).is_some_and(|m| m.start() == start) => {
+                    let end = captures.get(0).expect("group 0").end();
+                    pos = if end > start {
+                        end
+                    } else {
+                        next_char(text, start)
+                    };
+                    found.push(captures);
+                }
+                _ => pos = next_char(text, start),
+            }
+        }
+        Ok(found)
+    }
+
     fn apply(&self, text: &str) -> Result<(String, u32), ScrubFailed> {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         let mut count = 0;
-        for captures in self.exact.captures_iter(text) {
-            let captures = captures.map_err(|e| ScrubFailed(format!("{}: {e}", self.name)))?;
+        for captures in self.matches(text)? {
             let whole = captures.get(0).expect("group 0");
             if !self.validator.accepts(whole.as_str()) {
                 continue;
@@ -223,6 +289,12 @@ impl Scrubber {
         out.push_str(&text[last..]);
         Ok((out, count))
     }
+}
+
+const MAX_ANCHORED_ATTEMPTS: u32 = 16;
+
+fn next_char(text: &str, at: usize) -> usize {
+    at + text[at..].chars().next().map_or(1, char::len_utf8)
 }
 
 /// ``pattern`` without its look-around groups: a pattern that matches wherever the original does.

@@ -211,7 +211,11 @@ def _content_strings() -> list[str]:
 def test_native_redaction_equals_python_re_on_every_fixture_string_and_the_secret_corpus() -> None:
     """Same output and same match counts as Python's engine, on real prompts and on secrets."""
     redactor = Redactor(RedactionSettings())
-    corpus = _content_strings() + list(SECRETS) + [" ".join(SECRETS), "call +44 20 7946 0958 or 10.0.0.1 / ::1"]
+    # Many candidates in one text: the native engine switches from anchored tries to one pass.
+    crowded = " ".join(f"id {i} ref 12 34 v{i}.{i}.1 2001:db8::{i:x} x@y{i}.io" for i in range(200)) + " ".join(SECRETS)
+    corpus = (
+        _content_strings() + list(SECRETS) + [" ".join(SECRETS), "call +44 20 7946 0958 or 10.0.0.1 / ::1", crowded]
+    )
     assert len(corpus) > 50
     for text in corpus:
         counts: Counter[str] = Counter()
