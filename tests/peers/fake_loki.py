@@ -4,7 +4,8 @@ Decodes both push encodings (snappy *block* protobuf, rejecting the framed form 
 JSON, gzip or not), keeps entries de-duplicated on (stream, timestamp, line) like Loki, rejects
 lines over ``max_line_bytes`` with 400, and checks the tenant header when ``tenant`` is set.
 Faults: a persistent ``refuse`` status (or ``"cut"`` to close the connection without answering),
-or a queue of one-shot faults consumed request by request.
+a queue of one-shot faults consumed request by request, or ``poison``: span ids whose line makes
+the whole push fail with the given status (400, 413), nothing of it stored.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class FakeLoki(HttpPeer):
     max_line_bytes: int = 256 * 1024
     refuse: Fault | None = None
     faults: deque[Fault] = field(default_factory=deque)
+    poison: dict[str, int] = field(default_factory=dict)
     entries: dict[tuple[str, int, str], StoredEntry] = field(default_factory=dict)
     duplicates: int = 0
     requests: int = 0
@@ -165,6 +167,11 @@ def _handler(peer: FakeLoki) -> type[BaseHTTPRequestHandler]:
             except Exception as error:
                 self._reply(400, str(error).encode())
                 peer._answered(400)
+                return
+            poisoned = [s for e in entries if (s := peer.poison.get(e.metadata.get("span_id", ""), 0))]
+            if poisoned:
+                self._reply(poisoned[0], b"poisoned line in the push")
+                peer._answered(poisoned[0])
                 return
             status = peer._store(entries)
             self._reply(status, b"" if status == 204 else b"line_too_long")
