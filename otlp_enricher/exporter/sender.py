@@ -151,9 +151,12 @@ class Sender:
     async def _step(self) -> None:
         spool = self._spool
         settings = self._settings
+        if spool.problem is not None:
+            await asyncio.to_thread(spool.heal)
         if not spool.items:
             self._drained.set()
-        await spool.wait_for_data()
+        if not await spool.wait_for_data(_STEP_RETRY_S if spool.problem is not None else None):
+            return
         self._drained.clear()
         await self._linger()
         batch = await asyncio.to_thread(spool.read, settings.max_records, settings.max_bytes)

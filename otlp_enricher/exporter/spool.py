@@ -436,11 +436,40 @@ class Spool:
 
     # -- reading and committing (the sender's path) --------------------------------------------
 
-    async def wait_for_data(self) -> None:
-        """Return once there is something unread."""
+    async def wait_for_data(self, timeout_s: float | None = None) -> bool:
+        """Return once there is something unread (``True``), or after ``timeout_s`` (``False``)."""
         while not self._has_unread():
             self._data.clear()
-            await self._data.wait()
+            if timeout_s is None:
+                await self._data.wait()
+            else:
+                try:
+                    await asyncio.wait_for(self._data.wait(), timeout_s)
+                except TimeoutError:
+                    return self._has_unread()
+        return True
+
+    def heal(self) -> None:
+        """While :attr:`problem` is set, try again without new data (in a thread; the sender calls
+        it about once a second): write the pending commit record, and probe that the directory
+        takes a fsynced write — so recovery does not wait for traffic a not-ready instance never gets."""
+        if self._commit_problem is not None:
+            self._persist()
+        if self._write_problem is None or self._closed:
+            return
+        probe = str(self.directory / ".probe")
+        try:
+            fd = self._ops.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                write_all(self._ops, fd, bytes(4096))
+                self._ops.fsync(fd)
+            finally:
+                self._ops.close(fd)
+            self._ops.unlink(probe)
+        except OSError as error:
+            self._failed("probe", error, "write")
+            return
+        self._healed("write")
 
     async def wait_for_more(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for another append; whether one came."""
