@@ -1,5 +1,8 @@
 """``otlp-enricher``: serve, check-config, prices, replay. The only place that calls ``sys.exit``.
 
+``serve`` handles SIGTERM/SIGINT (drain within ``service.shutdown_timeout_s``, then exit — by
+``os._exit`` if something still hangs two seconds past it) and SIGHUP (reload the pricing config).
+
 Exit codes: 0 success, 1 the work failed (bad input file, unreachable endpoint), 2 bad usage or an
 invalid configuration.
 """
@@ -8,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 
 import grpc
 import orjson
@@ -101,14 +106,25 @@ def _serve(config: Config) -> int:
     async def run() -> None:
         service = Service(config)
         loop = asyncio.get_running_loop()
-        stopping: list[asyncio.Task[None]] = []
+        tasks: set[asyncio.Task[object]] = set()
+
+        def spawn(work: Coroutine[object, object, object]) -> None:
+            task: asyncio.Task[object] = loop.create_task(work)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
         def stop(signum: signal.Signals) -> None:
             log.info("signal_received", signal=signum.name)
-            stopping.append(loop.create_task(service.shutdown()))
+            _exit_after(config.service.shutdown_timeout_s + _OVERRUN_GRACE_S)
+            spawn(service.shutdown())
+
+        def reload(signum: signal.Signals) -> None:
+            log.info("signal_received", signal=signum.name, action="reload")
+            spawn(service.reload())
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, reload, signal.SIGHUP)
         await service.start()
         await service.wait_stopped()
 
@@ -118,6 +134,24 @@ def _serve(config: Config) -> int:
         log.error("start_failed", error=str(error), hint="is another process using the port?")
         return 1
     return 0
+
+
+_OVERRUN_GRACE_S = 2.0
+"""How far past ``shutdown_timeout_s`` the process may go before it exits anyway."""
+
+
+def _exit_after(timeout_s: float) -> None:
+    """Exit the process ``timeout_s`` from now whatever it is waiting for: a worker thread stuck in
+    ``fsync`` on a dead disk must not keep it past its shutdown deadline (the spool is crash-safe)."""
+
+    def overran() -> None:
+        get_logger("cli").error("shutdown_overran", timeout_s=timeout_s)
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(timeout_s, overran)
+    timer.daemon = True
+    timer.start()
 
 
 def _prices(config: Config, args: argparse.Namespace) -> int:

@@ -86,6 +86,14 @@ class SpooledExporter:
             max_bytes=self.dead_letters.max_bytes,
         )
 
+    def use_file_ops(self, ops: FileOps) -> None:
+        """Route the spool's and dead letters' syscalls through ``ops`` (before :meth:`start`; the
+        fault tests inject a failing file layer this way)."""
+        if self._started:
+            raise RuntimeError("use_file_ops after start")
+        self.spool._ops = ops
+        self.dead_letters._ops = ops
+
     @property
     def problem(self) -> str | None:
         """Why this exporter cannot take data durably now (a storage fault), or ``None``."""
