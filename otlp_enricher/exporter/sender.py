@@ -5,8 +5,9 @@ retryable failure waits per :class:`~otlp_enricher.exporter.retry.Backoff` (hono
 server's retry-after) and sends the same batch again — forever by default, the spool being
 bounded; a permanent failure (or a spent ``max_elapsed_s``) writes the batch to the dead-letter
 file with the reason. A permanent failure the transport marks ``splittable`` (Loki's 400/413: one
-bad line refuses the whole push) is bisected to isolate the refused records, within a budget of
-``MAX_SPLIT_REQUESTS`` extra requests per batch; the rest is delivered. A partial success
+bad line refuses the whole push) is bisected to isolate the refused records — within a budget of
+two requests per record, or ``MAX_SPLIT_REQUESTS`` after a batch was refused whole (a backend that
+refuses everything) —; the rest is delivered, what the budget could not isolate dead-lettered. A partial success
 (``rejected_items``: the backend took the others) is dead-lettered with the rejected count and not
 re-sent. Either way the spool is committed only after the batch is settled, so a crash replays it
 (at-least-once). A dead letter that cannot be written (disk full) is retried, without re-sending,
@@ -37,7 +38,8 @@ from otlp_enricher.telemetry.metrics import Metrics
 
 _STEP_RETRY_S = 1.0
 MAX_SPLIT_REQUESTS = 64
-"""Extra requests one batch may spend bisecting a splittable refusal; past it the rest is dead-lettered."""
+"""Extra requests a batch may spend bisecting a splittable refusal after the previous batch was
+refused whole; otherwise twice its records (enough to isolate every bad one)."""
 
 
 class SendFailed(Exception):
@@ -117,6 +119,7 @@ class Sender:
         self._dead = metrics.exporter_dead_lettered.labels(name, signal)
         self._task: asyncio.Task[None] | None = None
         self._draining = False
+        self._all_refused = False
         self._hurry = asyncio.Event()
         self._drained = asyncio.Event()
         self._log = get_logger(f"exporter.{name}")
@@ -162,7 +165,11 @@ class Sender:
         batch = await asyncio.to_thread(spool.read, settings.max_records, settings.max_bytes)
         if batch.records:
             refused: list[_Refused] = []
-            await self._settle(batch.records, refused, [MAX_SPLIT_REQUESTS])
+            # enough requests to isolate every bad record, unless the last batch was refused whole
+            # (a backend refusing everything must not cost two requests per record)
+            budget = MAX_SPLIT_REQUESTS if self._all_refused else max(MAX_SPLIT_REQUESTS, 2 * len(batch.records))
+            await self._settle(batch.records, refused, [budget])
+            self._all_refused = sum(part.items for part in refused) == batch.items > 1
             if refused:
                 await self._dead_letter(refused)
             await spool.commit_async(batch)
