@@ -224,8 +224,8 @@ class Metrics:
         # Configuration: what is loaded, and reloads (SIGHUP).
         self.config_info = Gauge(
             "otlp_enricher_config_info",
-            "1 for the loaded configuration: its file's SHA-256 prefix and the price table's date.",
-            ("config_sha256", "prices_date"),
+            "1 for the loaded configuration: its file's SHA-256 prefix and the price table's version (genai-prices).",
+            ("config_sha256", "prices_version"),
             registry=registry,
         )
         self.config_reloads = Counter(
