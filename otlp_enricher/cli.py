@@ -1,4 +1,4 @@
-"""``otlp-enricher``: serve, check-config, prices, replay. The only place that calls ``sys.exit``.
+"""``otlp-enricher``: serve, check-config, prices, replay, dead-letters. The only place that calls ``sys.exit``.
 
 ``serve`` handles SIGTERM/SIGINT (drain within ``service.shutdown_timeout_s``, then exit — by
 ``os._exit`` if something still hangs two seconds past it) and SIGHUP (reload the pricing config).
@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run in-process and print a per-model report (a table unless 'json')",
     )
     replay.add_argument("--config", help="YAML config file (pricing, SLOs) for --report")
+
+    letters = commands.add_parser("dead-letters", help="list, show or re-send what the backends refused for good")
+    letters.add_argument("action", choices=("list", "show", "resend"))
+    letters.add_argument("exporter", nargs="?", choices=("loki", "tempo"), help="for show and resend")
+    letters.add_argument("--config", help="YAML config file (storage directory, exporter endpoints)")
+    letters.add_argument("--limit", type=int, default=20, help="show: the newest N letters (0: all)")
     return parser
 
 
@@ -68,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.report = "table"
     if args.command == "replay" and not args.files:
         parser.error("replay: give at least one recorded OTLP file")
+    if args.command == "dead-letters" and args.action != "list" and not args.exporter:
+        parser.error(f"dead-letters {args.action}: name the exporter (loki or tempo)")
     try:
         if args.command == "check-config":
             config = load_config(args.config)
@@ -82,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(config)
     if args.command == "prices":
         return _prices(config, args)
+    if args.command == "dead-letters":
+        return _dead_letters(config, args)
     return _replay(config, args)
 
 
@@ -176,6 +186,35 @@ def _prices(config: Config, args: argparse.Namespace) -> int:
         print(f"  long-context tier above {start} input tokens")
     if tokens.total:
         print(f"  cost of the given tokens: ${card.cost(tokens):.6f}")
+    return 0
+
+
+def _dead_letters(config: Config, args: argparse.Namespace) -> int:
+    from otlp_enricher.exporter import resend
+
+    if args.action == "list":
+        summaries = resend.summarise(config)
+        for summary in summaries:
+            print(
+                f"{summary.exporter}: {summary.letters} letters, {summary.items} items, "
+                f"{summary.bytes} bytes in {summary.files} file(s)"
+            )
+        if not summaries:
+            print(f"no dead letters under {config.storage.directory / 'deadletter'}")
+        return 0
+    if args.action == "show":
+        for letter in resend.show(config, args.exporter, args.limit):
+            print(orjson.dumps(letter).decode())
+        return 0
+    try:
+        result = resend.resend_now(config, args.exporter)
+    except (ValueError, OSError) as error:
+        print(f"resend failed: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.exporter}: {result.sent} letters re-sent, {result.failed} refused again")
+    if result.failed:
+        print(f"last refusal: {result.last_failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -140,3 +140,20 @@ def _letters(path: Path) -> list[dict[str, Any]]:
 def read_dead_letters(path: Path) -> list[dict[str, Any]]:
     """Every dead letter kept for ``path``, rotated files included, oldest first; none → ``[]``."""
     return [letter for file, _ in _files(path) for letter in _letters(file)]
+
+
+def dead_letter_files(path: Path) -> list[tuple[Path, int]]:
+    """(file, bytes) of every dead-letter file kept for ``path``, oldest first."""
+    return _files(path)
+
+
+def read_letters(path: Path) -> list[dict[str, Any]]:
+    """The dead letters of one file (a torn last line is skipped)."""
+    return _letters(path)
+
+
+def set_aside(path: Path) -> None:
+    """Rotate the current file (so a running sidecar starts a new one while its letters are handled)."""
+    if path.exists():
+        numbers = [_number(file) for file, _ in _files(path) if file != path]
+        os.replace(path, path.with_name(f"{path.stem}.{max(numbers, default=0) + 1}.jsonl"))
