@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -103,3 +104,19 @@ def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path: Path) -> None
         os.kill(sidecar.process.pid, signal.SIGTERM)
         assert sidecar.process.wait(15) == 0
     assert '"event": "service_stopped"' in (tmp_path / "otlp-enricher.log").read_text()
+
+
+def test_a_shutdown_that_hangs_past_its_deadline_still_exits() -> None:
+    """The SIGTERM watchdog: whatever still waits (a thread stuck in fsync on a dead disk), the
+    process exits 1 once the deadline passes, with a ``shutdown_overran`` event."""
+    code = (
+        "import threading, time\n"
+        "from otlp_enricher.cli import _exit_after\n"
+        "_exit_after(0.3)\n"
+        "threading.Event().wait(30)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 1
+    assert time.monotonic() - started < 10
+    assert "shutdown_overran" in done.stdout + done.stderr

@@ -261,8 +261,9 @@ class Sender:
         self._hurry.set()
         task = self._task
         if task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._drained.wait()), max(0.0, deadline_s))
+            drained = asyncio.ensure_future(self._drained.wait())
+            await asyncio.wait({drained}, timeout=max(0.0, deadline_s))
+            drained.cancel()  # not left pending on a closed loop
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
