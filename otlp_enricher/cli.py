@@ -1,4 +1,7 @@
-"""``otlp-enricher``: serve, check-config, prices, replay. The only place that calls ``sys.exit``.
+"""``otlp-enricher``: serve, check-config, prices, replay, dead-letters. The only place that calls ``sys.exit``.
+
+``serve`` handles SIGTERM/SIGINT (drain within ``service.shutdown_timeout_s``, then exit — by
+``os._exit`` if something still hangs two seconds past it) and SIGHUP (reload the pricing config).
 
 Exit codes (also in ``--help`` and the README): 0 success; 1 the work failed (nothing replayable,
 unreachable endpoint, start-up failure); 2 bad usage or an invalid configuration; 3 a port to
@@ -16,7 +19,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 
 import grpc
 import orjson
@@ -72,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run in-process and print a per-model report (a table unless 'json')",
     )
     replay.add_argument("--config", help="YAML config file (pricing, SLOs) for --report")
+
+    letters = commands.add_parser("dead-letters", help="list, show or re-send what the backends refused for good")
+    letters.add_argument("action", choices=("list", "show", "resend"))
+    letters.add_argument("exporter", nargs="?", choices=("loki", "tempo"), help="for show and resend")
+    letters.add_argument("--config", help="YAML config file (storage directory, exporter endpoints)")
+    letters.add_argument("--limit", type=int, default=20, help="show: the newest N letters (0: all)")
     return parser
 
 
@@ -84,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.report = "table"
     if args.command == "replay" and not args.files:
         parser.error("replay: give at least one recorded OTLP file")
+    if args.command == "dead-letters" and args.action != "list" and not args.exporter:
+        parser.error(f"dead-letters {args.action}: name the exporter (loki or tempo)")
     try:
         if args.command == "check-config":
             config = load_config(args.config)
@@ -97,7 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(config)
     try:
-        code = _prices(config, args) if args.command == "prices" else _replay(config, args)
+        if args.command == "prices":
+            code = _prices(config, args)
+        elif args.command == "dead-letters":
+            code = _dead_letters(config, args)
+        else:
+            code = _replay(config, args)
         sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
     except BrokenPipeError:
         # The reader (head, less) has gone: stop quietly. stdout now points at /dev/null so the
@@ -135,14 +152,25 @@ def _serve(config: Config) -> int:
         nonlocal started
         service = Service(config)
         loop = asyncio.get_running_loop()
-        stopping: list[asyncio.Task[None]] = []
+        tasks: set[asyncio.Task[object]] = set()
+
+        def spawn(work: Coroutine[object, object, object]) -> None:
+            task: asyncio.Task[object] = loop.create_task(work)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
         def stop(signum: signal.Signals) -> None:
             log.info("signal_received", signal=signum.name)
-            stopping.append(loop.create_task(service.shutdown()))
+            _exit_after(config.service.shutdown_timeout_s + _OVERRUN_GRACE_S)
+            spawn(service.shutdown())
+
+        def reload(signum: signal.Signals) -> None:
+            log.info("signal_received", signal=signum.name, action="reload")
+            spawn(service.reload())
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, reload, signal.SIGHUP)
         await service.start()
         started = True
         # Everything built at start (config, price tables, compiled patterns) is long-lived: move
@@ -217,6 +245,24 @@ def _bind_refused(endpoint: Endpoint) -> str | None:
     return None
 
 
+_OVERRUN_GRACE_S = 2.0
+"""How far past ``shutdown_timeout_s`` the process may go before it exits anyway."""
+
+
+def _exit_after(timeout_s: float) -> None:
+    """Exit the process ``timeout_s`` from now whatever it is waiting for: a worker thread stuck in
+    ``fsync`` on a dead disk must not keep it past its shutdown deadline (the spool is crash-safe)."""
+
+    def overran() -> None:
+        get_logger("cli").error("shutdown_overran", timeout_s=timeout_s)
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(timeout_s, overran)
+    timer.daemon = True
+    timer.start()
+
+
 def _prices(config: Config, args: argparse.Namespace) -> int:
     book = PriceBook(config.genai.pricing)
     card = book.card(args.provider, args.model)
@@ -239,6 +285,35 @@ def _prices(config: Config, args: argparse.Namespace) -> int:
         print(f"  long-context tier above {start} input tokens")
     if tokens.total:
         print(f"  cost of the given tokens: ${card.cost(tokens):.6f}")
+    return 0
+
+
+def _dead_letters(config: Config, args: argparse.Namespace) -> int:
+    from otlp_enricher.exporter import resend
+
+    if args.action == "list":
+        summaries = resend.summarise(config)
+        for summary in summaries:
+            print(
+                f"{summary.exporter}: {summary.letters} letters, {summary.items} items, "
+                f"{summary.bytes} bytes in {summary.files} file(s)"
+            )
+        if not summaries:
+            print(f"no dead letters under {config.storage.directory / 'deadletter'}")
+        return 0
+    if args.action == "show":
+        for letter in resend.show(config, args.exporter, args.limit):
+            print(orjson.dumps(letter).decode())
+        return 0
+    try:
+        result = resend.resend_now(config, args.exporter)
+    except (ValueError, OSError) as error:
+        print(f"resend failed: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.exporter}: {result.sent} letters re-sent, {result.failed} refused again")
+    if result.failed:
+        print(f"last refusal: {result.last_failure}", file=sys.stderr)
+        return 1
     return 0
 
 

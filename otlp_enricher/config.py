@@ -208,6 +208,8 @@ class StorageConfig:
     directory: Path
     fsync: str = "batch"
     max_spool_bytes: int = 1 << 30
+    max_dead_letter_bytes: int = 64 << 20
+    """``storage.dead_letters.max_bytes``: per exporter; past it the oldest file is dropped (counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -731,11 +733,14 @@ def _tempo(node: _Node) -> TempoExporterConfig:
 
 
 def _storage(node: _Node) -> StorageConfig:
+    dead_letters = node.child("dead_letters")
     storage = StorageConfig(
         directory=Path(node.string("directory", "./otlp-enricher-data") or "./otlp-enricher-data"),
         fsync=node.string("fsync", "batch", ("always", "batch", "never")),
         max_spool_bytes=node.integer("max_spool_bytes", 1 << 30, 1 << 20),
+        max_dead_letter_bytes=dead_letters.integer("max_bytes", 64 << 20, 64 << 10),
     )
+    dead_letters.done()
     node.done()
     return storage
 

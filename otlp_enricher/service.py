@@ -1,25 +1,39 @@
 """The composition root: builds every component from the config and starts/stops them in order.
 
 Start downstream first (exporters, then receivers, then the telemetry endpoint); stop upstream
-first (receivers stop accepting and drain, then exporters flush), all within one shared deadline.
+first (receivers stop accepting and drain, then exporters flush), all within one shared deadline
+that no step can overrun (a step that fails or hangs — a disk gone read-only — is logged and left).
+
+:meth:`Service.reload` (SIGHUP) re-reads the config file and the price table, validates them
+fully, and swaps the pricing in one assignment (:class:`ReloadableEnricher`): no request is priced
+by a half-built table and none at $0 meanwhile. Only ``processors.genai.pricing`` is reloaded;
+other changed sections are named in the log as needing a restart. An invalid file is rejected
+with its errors and the running config kept. ``otlp_enricher_config_info`` carries the loaded
+file's hash and the price table's version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import importlib.metadata
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from importlib import resources
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from otlp_enricher.config import Config
+from otlp_enricher.config import DEFAULT_CONFIG_RESOURCE, Config, ConfigError, load_config
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.dataplane import Scanner
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.exporter.tempo import TempoExporter
+from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
 from otlp_enricher.processor.cardinality import CardinalityGuard
 from otlp_enricher.processor.pricing import PriceBook
@@ -54,6 +68,7 @@ def build_pipeline(
     span_exporters: Sequence[SpanExporter] = (),
     call_exporters: Sequence[CallExporter] = (),
     redactor: Redactor | None = None,
+    enricher: Enricher | None = None,
 ) -> Pipeline:
     """The pipeline every receiver and ``replay`` share: extract → enrich → metrics (+ sinks) → exporters.
 
@@ -74,9 +89,51 @@ def build_pipeline(
         (key for attribute_keys in labels.allow.values() for key in attribute_keys),
         redactor.native if redactor.prompt_logs else None,
     )
-    enricher = Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
+    enricher = enricher or build_enricher(config)
     connector = MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)
     return Pipeline(scanner, extractor, enricher, metrics, [connector, *extra_sinks], span_exporters, call_exporters)
+
+
+def build_enricher(config: Config) -> Enricher:
+    """The pricing and SLO enricher of ``config`` (price table loaded, every override resolved)."""
+    genai = config.genai
+    return Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
+
+
+class ReloadableEnricher(Enricher):
+    """An :class:`Enricher` whose implementation is replaced whole by :meth:`swap` (one assignment,
+    atomic for every call after it; a call in progress finishes with the one it started with)."""
+
+    def __init__(self, current: Enricher) -> None:
+        self.current = current
+
+    def enrich(self, call: LLMCall) -> None:
+        """Enrich with the current implementation."""
+        self.current.enrich(call)
+
+    def swap(self, new: Enricher) -> None:
+        """Use ``new`` from the next call on."""
+        self.current = new
+
+
+RESTART_SECTIONS = ("receivers", "exporters", "storage", "service", "redaction")
+
+
+def config_digest(source: str) -> str:
+    """SHA-256 prefix (12 hex digits) of the config file (or the embedded default) ``source`` names."""
+    if source == DEFAULT_CONFIG_RESOURCE:
+        data = resources.files("otlp_enricher").joinpath(DEFAULT_CONFIG_RESOURCE).read_bytes()
+    else:
+        data = Path(source).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def prices_version() -> str:
+    """The version of the bundled price table (the ``genai-prices`` package)."""
+    try:
+        return importlib.metadata.version("genai-prices")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def build_exporters(
@@ -111,7 +168,11 @@ class Service:
         redactor = Redactor(config.redaction)
         span_exporters, call_exporters = build_exporters(config, self.metrics, redactor)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
-        self.pipeline = build_pipeline(config, self.metrics, (), span_exporters, call_exporters, redactor)
+        self.enricher = ReloadableEnricher(build_enricher(config))
+        self.pipeline = build_pipeline(
+            config, self.metrics, (), span_exporters, call_exporters, redactor, self.enricher
+        )
+        self._config_labels = self._set_config_info(config)
         receivers = config.receivers
         self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
         self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics) if receivers.http else None
@@ -122,15 +183,63 @@ class Service:
         self._log = get_logger("service")
 
     def ready(self) -> tuple[bool, str]:
-        """Ready when the receivers are bound and the storage directory is writable."""
+        """Ready when the receivers are bound and every spool takes durable writes (no storage fault)."""
         if not self._started:
             return False, "starting"
+        if self._stopping:
+            return False, "shutting down"
         if not os.access(self.config.storage.directory, os.W_OK):
             return False, f"storage directory {self.config.storage.directory} is not writable"
         for exporter in self.spooled:
+            problem = exporter.problem
+            if problem is not None:
+                return False, f"storage of {exporter.name}: {problem}"
             if not exporter.writable or not os.access(exporter.spool.directory, os.W_OK):
                 return False, f"spool of {exporter.name} is not writable"
         return True, "ready"
+
+    def _set_config_info(self, config: Config) -> tuple[str, str]:
+        try:
+            digest = config_digest(config.source)
+        except OSError:
+            digest = "unreadable"
+        labels = (digest, prices_version())
+        self.metrics.config_info.labels(*labels).set(1)
+        return labels
+
+    async def reload(self) -> bool:
+        """Re-read the config file and the price table; swap the pricing if valid (see the module doc)."""
+        source = self.config.source
+        try:
+            new = await asyncio.to_thread(load_config, None if source == DEFAULT_CONFIG_RESOURCE else source)
+            # the running config with the new pricing: SLOs stay as the metrics were built for them
+            genai = dataclasses.replace(self.config.genai, pricing=new.genai.pricing)
+            merged = dataclasses.replace(self.config, genai=genai)
+            enricher = await asyncio.to_thread(build_enricher, merged)
+        except ConfigError as error:
+            self.metrics.config_reloads.labels("invalid").inc()
+            self._log.error("config_reload_rejected", config=source, errors=str(error).splitlines())
+            return False
+        except Exception as error:  # an unreadable file or price table: keep what runs
+            self.metrics.config_reloads.labels("failed").inc()
+            self._log.error("config_reload_failed", config=source, error=f"{type(error).__name__}: {error}")
+            return False
+        restart = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(self.config, name)]
+        if dataclasses.replace(new.genai, pricing=self.config.genai.pricing) != self.config.genai:
+            restart.append("processors.genai (other than pricing)")
+        self.enricher.swap(enricher)
+        self.config = merged
+        self.metrics.config_info.remove(*self._config_labels)
+        self._config_labels = self._set_config_info(self.config)
+        self.metrics.config_reloads.labels("ok").inc()
+        self._log.info(
+            "config_reloaded",
+            config=source,
+            config_sha256=self._config_labels[0],
+            prices_version=self._config_labels[1],
+            restart_required_for=restart,
+        )
+        return True
 
     async def start(self) -> None:
         """Start exporters (recovering their spools, whose contents are sent first), receivers, telemetry."""
@@ -166,14 +275,28 @@ class Service:
         self._stopping = True
         deadline = time.monotonic() + self.config.service.shutdown_timeout_s
         receivers = [r for r in (self.grpc, self.http) if r is not None]
-        for receiver in receivers:
-            await receiver.stop_accepting()
-        grace = max(0.0, (deadline - time.monotonic()) / 2)
-        await asyncio.gather(*(receiver.shutdown(grace) for receiver in receivers))
-        await self.pipeline.shutdown(max(0.0, deadline - time.monotonic()))
-        self.telemetry.shutdown()
-        self._stopped.set()
+        try:
+            for receiver in receivers:
+                await self._step("stop_accepting", receiver.stop_accepting(), deadline)
+            grace = max(0.0, (deadline - time.monotonic()) / 2)
+            await self._step("receivers", asyncio.gather(*(r.shutdown(grace) for r in receivers)), deadline)
+            await self._step("exporters", self.pipeline.shutdown(max(0.0, deadline - time.monotonic())), deadline)
+            self.telemetry.shutdown()
+        finally:
+            self._stopped.set()
         self._log.info("service_stopped")
+
+    async def _step(self, name: str, work: Awaitable[object], deadline: float) -> None:
+        """Run one shutdown step until ``deadline`` (plus a little for the step's own last act);
+        a step that fails or overruns is logged and left behind, never waited for."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()) + 0.5)
+        if not done:
+            task.cancel()
+            self._log.error("shutdown_step_overran", step=name)
+        elif not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self._log.error("shutdown_step_failed", step=name, error=f"{type(error).__name__}: {error}")
 
     async def wait_stopped(self) -> None:
         """Return once :meth:`shutdown` has finished."""

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,3 +277,19 @@ def test_replay_keeps_what_a_cut_off_file_held(tmp_path: Path) -> None:
     expected = run_cli("replay", "--report", "json", str(first_two))
     assert orjson.loads(result.stdout) == orjson.loads(expected.stdout)
     assert orjson.loads(result.stdout)["models"]
+
+
+def test_a_shutdown_that_hangs_past_its_deadline_still_exits() -> None:
+    """The SIGTERM watchdog: whatever still waits (a thread stuck in fsync on a dead disk), the
+    process exits 1 once the deadline passes, with a ``shutdown_overran`` event."""
+    code = (
+        "import threading, time\n"
+        "from otlp_enricher.cli import _exit_after\n"
+        "_exit_after(0.3)\n"
+        "threading.Event().wait(30)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 1
+    assert time.monotonic() - started < 10
+    assert "shutdown_overran" in done.stdout + done.stderr

@@ -15,7 +15,8 @@ replaced by a preview ending in a visible ``[TRUNCATED …]`` marker, and is cou
 
 Answers (Loki push API): 2xx delivered; 429, 408, 5xx and 401/403/404 (a fixable setup problem,
 the data waits in the spool) retried with ``Retry-After`` honoured; other 4xx (400 invalid, 413
-too large) are permanent and go to the dead-letter file with Loki's message.
+too large) are permanent: the sender bisects the batch to isolate the lines Loki refuses, which go
+to the dead-letter file with Loki's message; the rest is delivered.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ class LokiTransport:
             return
         reason = f"HTTP {answer.status}: {answer.body.decode('utf-8', 'replace').strip()}"
         retryable = answer.status >= 500 or answer.status in _RETRYABLE_4XX
-        raise SendFailed(reason, retryable, answer.retry_after_s)
+        # 400/413 refuse the whole push for one bad (or one too many) line: halves may pass
+        raise SendFailed(reason, retryable, answer.retry_after_s, splittable=answer.status in (400, 413))
 
     def describe(self, records: Sequence[Any]) -> list[Any]:
         """Entries as ``{"labels", "ts_ns", "line", "metadata"}`` for the dead-letter file."""

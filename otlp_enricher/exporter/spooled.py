@@ -4,6 +4,12 @@
 before anything new; ``_append`` is the receiver-facing intake that maps a full spool to
 :class:`~otlp_enricher.pipeline.Backpressure`; ``shutdown`` stops intake, lets the sender drain
 until the deadline and leaves the rest in the spool for the next start.
+
+A storage fault (disk full, read-only, I/O error) is a state, not a crash: intake answers
+``Backpressure`` (UNAVAILABLE + RetryInfo upstream) while the sender goes on delivering and
+deleting delivered segments, so space comes back by itself; :attr:`SpooledExporter.problem` feeds
+``/readyz``; the fault and its end are logged once each (``storage_fault`` / ``storage_recovered``)
+and reported by ``otlp_enricher_storage_writable`` and ``otlp_enricher_storage_errors_total``.
 """
 
 from __future__ import annotations
@@ -14,14 +20,17 @@ from collections.abc import Sequence
 
 from otlp_enricher.config import RetryConfig, StorageConfig
 from otlp_enricher.exporter.deadletter import DeadLetterFile
+from otlp_enricher.exporter.fileops import REAL_FILE_OPS, FileOps, StorageError
 from otlp_enricher.exporter.sender import Sender, SenderSettings, Transport
-from otlp_enricher.exporter.spool import Spool, SpoolFull
+from otlp_enricher.exporter.spool import Spool, SpoolFull, SpoolUnavailable
 from otlp_enricher.pipeline import Backpressure
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 
 FULL_RETRY_AFTER_S = 2.0
 """What the receiver tells the upstream when the spool is full: retry in this many seconds."""
+STORAGE_RETRY_AFTER_S = 5.0
+"""… and when the storage refused the write (disk full, read-only): space takes longer to come back."""
 CLOSED_RETRY_AFTER_S = 5.0
 
 
@@ -39,17 +48,56 @@ class SpooledExporter:
         max_bytes: int,
         linger_s: float,
         retry: RetryConfig,
+        ops: FileOps = REAL_FILE_OPS,
     ) -> None:
         self.name = name
         self._signal = signal
-        self.spool = Spool(storage.directory / "spool" / name, storage.max_spool_bytes, storage.fsync)
-        self.dead_letters = DeadLetterFile(storage.directory / "deadletter" / f"{name}.jsonl")
+        self.spool = Spool(storage.directory / "spool" / name, storage.max_spool_bytes, storage.fsync, ops=ops)
+        self.dead_letters = DeadLetterFile(
+            storage.directory / "deadletter" / f"{name}.jsonl", storage.max_dead_letter_bytes, ops
+        )
         settings = SenderSettings(max_records, max_bytes, linger_s, retry)
         self._sender = Sender(name, signal, self.spool, transport, self.dead_letters, settings, metrics)
         self._metrics = metrics
         self._open = False
         self._started = False
+        self._full = False
         self._log = get_logger(f"exporter.{name}")
+        self.spool.on_error = self._storage_error
+        self.spool.on_change = self._storage_changed
+        self.dead_letters.on_drop = self._dead_letters_dropped
+
+    def _storage_error(self, error: StorageError) -> None:
+        self._metrics.storage_errors.labels(self.name, error.op, error.errno_name).inc()
+
+    def _storage_changed(self, problem: str | None) -> None:
+        if problem is None:
+            self._log.info("storage_recovered", exporter=self.name)
+        else:
+            self._log.warning("storage_fault", exporter=self.name, problem=problem)
+
+    def _dead_letters_dropped(self, items: int, size: int) -> None:
+        self._metrics.dead_letters_dropped.labels(self.name).inc(items)
+        self._log.warning(
+            "dead_letters_dropped",
+            exporter=self.name,
+            items=items,
+            bytes=size,
+            max_bytes=self.dead_letters.max_bytes,
+        )
+
+    def use_file_ops(self, ops: FileOps) -> None:
+        """Route the spool's and dead letters' syscalls through ``ops`` (before :meth:`start`; the
+        fault tests inject a failing file layer this way)."""
+        if self._started:
+            raise RuntimeError("use_file_ops after start")
+        self.spool._ops = ops
+        self.dead_letters._ops = ops
+
+    @property
+    def problem(self) -> str | None:
+        """Why this exporter cannot take data durably now (a storage fault), or ``None``."""
+        return self.spool.problem
 
     async def start(self) -> None:
         """Recover the spool and start delivering, oldest first."""
@@ -70,6 +118,9 @@ class SpooledExporter:
         metrics.spool_items.labels(name).set_function(lambda: spool.items)
         metrics.spool_bytes.labels(name).set_function(lambda: spool.bytes)
         metrics.spool_oldest_unsent_age.labels(name).set_function(lambda: _age_s(spool.oldest_known_ns()))
+        metrics.storage_writable.labels(name).set_function(lambda: 0.0 if spool.problem else 1.0)
+        dead_letters = self.dead_letters
+        metrics.dead_letter_bytes.labels(name).set_function(lambda: dead_letters.stored_bytes)
         self._sender.start()
         self._open = self._started = True
 
@@ -90,8 +141,13 @@ class SpooledExporter:
         except SpoolFull as full:
             items = sum(count for _, count in records)
             self._metrics.exporter_enqueue_failed.labels(self.name, self._signal).inc(items)
-            self._log.warning("spool_full", exporter=self.name, detail=str(full))
+            if isinstance(full, SpoolUnavailable):  # logged once by _storage_changed
+                raise Backpressure(self.name, STORAGE_RETRY_AFTER_S) from full
+            if not self._full:
+                self._log.warning("spool_full", exporter=self.name, detail=str(full))
+                self._full = True
             raise Backpressure(self.name, FULL_RETRY_AFTER_S) from full
+        self._full = False
 
     async def shutdown(self, deadline_s: float) -> None:
         """Stop intake, deliver until ``deadline_s``, keep the rest in the spool."""

@@ -11,8 +11,9 @@ The sender concatenates spooled requests into one ``ExportTraceServiceRequest`` 
 concatenate on the wire) up to ``MAX_REQUEST_BYTES`` and sends it over OTLP/gRPC (default) or
 OTLP/HTTP, gzip when configured. Answers follow the OTLP failure table; RESOURCE_EXHAUSTED is
 retried even without RetryInfo (Tempo 2.x rate limits carry none, and dropping them would lose
-data) unless it says the message is too large. A partial success is not retried: the request
-goes to the dead-letter file with Tempo's message and the rejected count.
+data) unless it says the message is too large. A partial success is not retried (the other spans
+were accepted): the request goes to the dead-letter file with Tempo's message and the rejected
+count, and only that count is counted as dead-lettered.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def _check_response(data: bytes, items: int) -> None:
         raise SendFailed(
             f"partial success: {partial.rejected_spans} of {items} spans rejected: {partial.error_message}",
             retryable=False,
+            rejected_items=partial.rejected_spans,
         )
 
 

@@ -196,6 +196,44 @@ class Metrics:
             ("exporter",),
             registry=registry,
         )
+        # Storage (spool and dead-letter files): faults are states, reported here and by /readyz.
+        self.storage_writable = Gauge(
+            "otlp_enricher_storage_writable",
+            "1 while the exporter's spool takes writes and commits, 0 while a storage fault is in force.",
+            ("exporter",),
+            registry=registry,
+        )
+        self.storage_errors = Counter(
+            "otlp_enricher_storage_errors_total",
+            "Failed spool or dead-letter syscalls, by exporter, operation and errno (ENOSPC, EROFS, EIO…).",
+            ("exporter", "operation", "errno"),
+            registry=registry,
+        )
+        self.dead_letter_bytes = Gauge(
+            "otlp_enricher_dead_letter_bytes",
+            "Bytes kept in the exporter's dead-letter files (bounded by storage.dead_letters.max_bytes).",
+            ("exporter",),
+            registry=registry,
+        )
+        self.dead_letters_dropped = Counter(
+            "otlp_enricher_dead_letters_dropped_total",
+            "Dead-lettered items deleted, oldest first, to keep the dead-letter files within their bound.",
+            ("exporter",),
+            registry=registry,
+        )
+        # Configuration: what is loaded, and reloads (SIGHUP).
+        self.config_info = Gauge(
+            "otlp_enricher_config_info",
+            "1 for the loaded configuration: its file's SHA-256 prefix and the price table's version (genai-prices).",
+            ("config_sha256", "prices_version"),
+            registry=registry,
+        )
+        self.config_reloads = Counter(
+            "otlp_enricher_config_reloads_total",
+            "Configuration reloads, by result (ok, invalid, failed).",
+            ("result",),
+            registry=registry,
+        )
         self.loki_lines_truncated = Counter(
             "otlp_enricher_loki_lines_truncated_total",
             "Prompt log lines over the line size limit, truncated with a marker.",

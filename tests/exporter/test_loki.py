@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -140,25 +141,66 @@ def test_retryable_answers_are_retried_until_delivered(tmp_path: Path, loki: Fak
 
 
 @pytest.mark.parametrize("status", [400, 413])
-def test_permanent_answers_go_to_the_dead_letter_file(tmp_path: Path, loki: FakeLoki, status: int) -> None:
-    """400 and 413 are not retried: the batch is dead-lettered with Loki's answer, then delivery goes on."""
-    loki.faults.append(Fault(status, body=b"entry too far behind"))
+def test_a_refused_push_is_bisected_to_dead_letter_only_the_bad_line(
+    tmp_path: Path, loki: FakeLoki, status: int
+) -> None:
+    """400 and 413 are not retried as they are: the batch is split until the one line Loki refuses is
+    alone; that line is dead-lettered with Loki's answer, the other lines of the batch are delivered."""
+    config = make_config(tmp_path, loki_url=loki.url)
+    bad: list[str] = []
+
+    async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
+        calls = calls_of(5)
+        bad.append(calls[3].span_id.hex())
+        loki.poison[bad[0]] = status
+        await exporter.accept(calls)  # one append: one batch of five lines
+        assert await _wait(loki, lambda p: len(p.entries) == 4)
+        assert await asyncio.to_thread(
+            lambda: _wait_for(lambda: read_dead_letters(tmp_path / "deadletter" / "loki.jsonl"))
+        )
+
+    registry = _run(config, scenario)
+    letters = read_dead_letters(tmp_path / "deadletter" / "loki.jsonl")
+    assert len(letters) == 1 and letters[0]["items"] == 1
+    assert letters[0]["reason"] == f"HTTP {status}: poisoned line in the push"
+    assert [record["metadata"]["span_id"] for record in letters[0]["records"]] == bad
+    assert bad[0] not in {entry.metadata["span_id"] for entry in loki.entries.values()}
+    labels = {"exporter": "loki", "signal": "log_lines"}
+    assert registry.get_sample_value("otlp_enricher_exporter_dead_lettered_total", labels) == 1
+    assert registry.get_sample_value("otlp_enricher_exporter_sent_total", labels) == 4
+    assert loki.requests <= 1 + 2 * 3  # log2(5) rounded up levels of two halves each
+
+
+def test_a_permanent_answer_for_a_single_line_dead_letters_it_and_delivery_goes_on(
+    tmp_path: Path, loki: FakeLoki
+) -> None:
+    """A one-line batch refused with 400 cannot be split: it is dead-lettered, the next line delivered."""
+    loki.faults.append(Fault(400, body=b"entry too far behind"))
     config = make_config(tmp_path, loki_url=loki.url)
 
     async def scenario(exporter: LokiExporter, calls_of: Any) -> None:
-        await exporter.accept(calls_of(2))
+        await exporter.accept(calls_of(1))
         assert await _wait(loki, lambda p: p.requests == 1)
         await exporter.accept(calls_of(1, seed=50))
         assert await _wait(loki, lambda p: len(p.entries) == 1)
 
     registry = _run(config, scenario)
     letters = read_dead_letters(tmp_path / "deadletter" / "loki.jsonl")
-    assert len(letters) == 1 and letters[0]["items"] == 2
-    assert letters[0]["reason"] == f"HTTP {status}: entry too far behind"
+    assert len(letters) == 1 and letters[0]["items"] == 1
+    assert letters[0]["reason"] == "HTTP 400: entry too far behind"
     assert {"labels", "ts_ns", "line", "metadata"} <= set(letters[0]["records"][0])
     labels = {"exporter": "loki", "signal": "log_lines"}
-    assert registry.get_sample_value("otlp_enricher_exporter_dead_lettered_total", labels) == 2
+    assert registry.get_sample_value("otlp_enricher_exporter_dead_lettered_total", labels) == 1
     assert loki.requests == 2
+
+
+def _wait_for(predicate: Callable[[], object], timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_a_failing_scrubber_drops_the_content(tmp_path: Path, loki: FakeLoki) -> None:

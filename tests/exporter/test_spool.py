@@ -127,3 +127,23 @@ def test_oldest_unsent_age_is_known_after_restart(tmp_path: Path) -> None:
     assert oldest is not None and oldest > 0
     again.commit(again.read(10, 1 << 20))
     assert again.oldest_unsent_ns() is None
+
+
+def test_a_legacy_text_commit_record_is_honoured_and_upgraded(tmp_path: Path) -> None:
+    """A spool left by a version that wrote ``committed`` as text resumes at that position, and the
+    record is rewritten as the two in-place slots (64 bytes) it is committed with from then on."""
+    spool = _open(tmp_path, segment_bytes=64)
+    asyncio.run(spool.append([(f"record-{i}".encode(), 1) for i in range(4)]))
+    _crash(spool)
+    segment = sorted(tmp_path.glob("*.wal"))[0]
+    offset = HEADER_BYTES + len(b"record-0")
+    (tmp_path / "committed").write_text(f"{int(segment.stem)} {offset}\n", "ascii")
+    again = Spool(tmp_path, 1 << 20, "batch", 64)
+    assert again.open().items == 3
+    assert _read_all(again) == [b"record-1", b"record-2", b"record-3"]
+    assert (tmp_path / "committed").stat().st_size == 64
+
+
+def _crash(spool: Spool) -> None:
+    for fd in (spool._fd, spool._commit_fd):
+        os.close(fd)

@@ -140,14 +140,17 @@ def test_retryable_codes_are_retried_honouring_retry_info(tmp_path: Path, tempo:
 
 
 @pytest.mark.parametrize(
-    ("fault", "reason"),
+    ("fault", "reason", "rejected"),
     [
-        (GrpcFault(grpc.StatusCode.INVALID_ARGUMENT, message="trace ids must be 128 bit"), "INVALID_ARGUMENT"),
-        (GrpcFault(rejected_spans=1, message="trace too large"), "partial success: 1 of 2 spans rejected"),
+        (GrpcFault(grpc.StatusCode.INVALID_ARGUMENT, message="trace ids must be 128 bit"), "INVALID_ARGUMENT", 2),
+        (GrpcFault(rejected_spans=1, message="trace too large"), "partial success: 1 of 2 spans rejected", 1),
     ],
 )
-def test_permanent_answers_are_dead_lettered(tmp_path: Path, tempo: FakeTempo, fault: GrpcFault, reason: str) -> None:
-    """INVALID_ARGUMENT and partial success are never retried; the request is kept with the reason."""
+def test_permanent_answers_are_dead_lettered(
+    tmp_path: Path, tempo: FakeTempo, fault: GrpcFault, reason: str, rejected: int
+) -> None:
+    """INVALID_ARGUMENT and partial success are never retried; the request is kept with the reason.
+    A partial success counts only the rejected spans as dead-lettered: Tempo took the others."""
     tempo.faults.append(fault)
     config = make_config(tmp_path, tempo_endpoint=tempo.endpoint)
 
@@ -157,10 +160,15 @@ def test_permanent_answers_are_dead_lettered(tmp_path: Path, tempo: FakeTempo, f
         await exporter.accept(batch_of(pipeline, mixed_request(0, 1))[0])
         assert await _wait(tempo, lambda p: p.requests == 2)
 
-    _run(config, scenario)
+    registry, _ = _run(config, scenario)
     letters = read_dead_letters(tmp_path / "deadletter" / "tempo.jsonl")
     assert len(letters) == 1 and letters[0]["reason"].startswith(reason)
     assert letters[0]["records"][0]["spans"] == 2 and letters[0]["records"][0]["otlp_protobuf_base64"]
+    assert letters[0]["items"] == rejected
+    labels = {"exporter": "tempo", "signal": "spans"}
+    assert registry.get_sample_value("otlp_enricher_exporter_dead_lettered_total", labels) == rejected
+    assert registry.get_sample_value("otlp_enricher_exporter_sent_total", labels) == 1 + 2 - rejected
+    assert tempo.requests == 2  # never re-sent
 
 
 def test_tempo_down_then_up_loses_nothing(tmp_path: Path, tempo: FakeTempo) -> None:

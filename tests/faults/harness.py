@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any
 import grpc
 
 from otlp_enricher.config import Config
+from otlp_enricher.exporter.fileops import FileOps
 from otlp_enricher.service import Service
 from tests.peers.workload import mixed_request, span_keys
 
@@ -128,11 +131,14 @@ class Load:
 class InProcess:
     """The sidecar's Service on an event loop in a thread."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, file_ops: FileOps | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.service = self.run(_make_service(config))
+        if file_ops is not None:  # every spool and dead-letter syscall through the test's file layer
+            for exporter in self.service.spooled:
+                exporter.use_file_ops(file_ops)
         self.run(self.service.start())
         assert self.service.grpc is not None
         self.target = f"127.0.0.1:{self.service.grpc.port}"
@@ -141,12 +147,24 @@ class InProcess:
         """Run ``coroutine`` on the service's loop."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
 
-    def stop(self) -> None:
-        """Shut the service down (within its deadline) and stop the loop."""
+    def readiness(self) -> tuple[int, str]:
+        """``GET /readyz``: status and body."""
+        url = f"http://127.0.0.1:{self.service.telemetry.port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode()
+
+    def stop(self) -> float:
+        """Shut the service down (within its deadline) and stop the loop; seconds the shutdown took."""
+        started = time.monotonic()
         self.run(self.service.shutdown(), 60)
+        took_s = time.monotonic() - started
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
+        return took_s
 
 
 async def _make_service(config: Config) -> Service:

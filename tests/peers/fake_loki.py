@@ -4,7 +4,9 @@ Decodes both push encodings (snappy *block* protobuf, rejecting the framed form 
 JSON, gzip or not), keeps entries de-duplicated on (stream, timestamp, line) like Loki, rejects
 lines over ``max_line_bytes`` with 400, and checks the tenant header when ``tenant`` is set.
 Faults: a persistent ``refuse`` status (or ``"cut"`` to close the connection without answering),
-or a queue of one-shot faults consumed request by request.
+a queue of one-shot faults consumed request by request, or ``poison`` / ``poison_if``: span ids
+(or a predicate) whose line makes the whole push fail with the given status (400, 413), nothing
+of it stored.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -52,6 +55,8 @@ class FakeLoki(HttpPeer):
     max_line_bytes: int = 256 * 1024
     refuse: Fault | None = None
     faults: deque[Fault] = field(default_factory=deque)
+    poison: dict[str, int] = field(default_factory=dict)
+    poison_if: Callable[[StoredEntry], int] | None = None
     entries: dict[tuple[str, int, str], StoredEntry] = field(default_factory=dict)
     duplicates: int = 0
     requests: int = 0
@@ -73,6 +78,13 @@ class FakeLoki(HttpPeer):
             if self.faults:
                 return self.faults.popleft()
             return self.refuse
+
+    def poisoned(self, entry: StoredEntry) -> int:
+        """The status this entry makes its whole push fail with (0: none)."""
+        status = self.poison.get(entry.metadata.get("span_id", ""), 0)
+        if not status and self.poison_if is not None:
+            status = self.poison_if(entry)
+        return status
 
     def _store(self, entries: list[StoredEntry]) -> int:
         status = 204
@@ -129,6 +141,7 @@ def decode_push(content_type: str, encoding: str, body: bytes) -> list[StoredEnt
 def _handler(peer: FakeLoki) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as Loki (Go) does: no 40 ms delayed-ACK stall per answer
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet."""
@@ -165,6 +178,11 @@ def _handler(peer: FakeLoki) -> type[BaseHTTPRequestHandler]:
             except Exception as error:
                 self._reply(400, str(error).encode())
                 peer._answered(400)
+                return
+            poisoned = [s for e in entries if (s := peer.poisoned(e))]
+            if poisoned:
+                self._reply(poisoned[0], b"poisoned line in the push")
+                peer._answered(poisoned[0])
                 return
             status = peer._store(entries)
             self._reply(status, b"" if status == 204 else b"line_too_long")
