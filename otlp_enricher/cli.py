@@ -1,4 +1,4 @@
-"""``otlp-enricher``: serve, check-config, prices, replay. The only place that calls ``sys.exit``.
+"""``otlp-enricher``: serve, check-config, prices, replay, rules, dashboard. The only place that calls ``sys.exit``.
 
 Exit codes: 0 success, 1 the work failed (bad input file, unreachable endpoint), 2 bad usage or an
 invalid configuration.
@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run in-process and print a per-model report (a table unless 'json')",
     )
     replay.add_argument("--config", help="YAML config file (pricing, SLOs) for --report")
+
+    for name, what in (("rules", "a Prometheus rule file"), ("dashboard", "a Grafana dashboard (JSON)")):
+        generator = commands.add_parser(name, help=f"print {what} generated from a config (SLOs, budgets, labels)")
+        generator.add_argument("--config", help="YAML config file (the embedded default without it)")
     return parser
 
 
@@ -72,12 +76,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return 2
+    if args.command in ("rules", "dashboard"):
+        return _generate(config, args.command)
     configure_logging(config.service.logs.level, config.service.logs.encoding)
     if args.command == "serve":
         return _serve(config)
     if args.command == "prices":
         return _prices(config, args)
     return _replay(config, args)
+
+
+def _generate(config: Config, what: str) -> int:
+    if what == "rules":
+        from otlp_enricher.governance.rules import render_rules
+
+        sys.stdout.write(render_rules(config))
+    else:
+        from otlp_enricher.governance.dashboard import render_dashboard
+
+        sys.stdout.write(render_dashboard(config))
+    return 0
 
 
 def _summary(config: Config) -> str:

@@ -19,6 +19,7 @@ from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.exporter.tempo import TempoExporter
+from otlp_enricher.governance.budgets import export_budgets
 from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
 from otlp_enricher.processor.cardinality import CardinalityGuard
 from otlp_enricher.processor.pricing import PriceBook
@@ -95,6 +96,7 @@ class Service:
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = build_metrics(config, self.registry)
+        export_budgets(self.metrics, config.genai.budgets)
         config.storage.directory.mkdir(parents=True, exist_ok=True)
         span_exporters, call_exporters = build_exporters(config, self.metrics)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]

@@ -95,6 +95,12 @@ class Metrics:
         self.slo_ttft_threshold = Gauge(
             "llm_slo_ttft_threshold_seconds", "TTFT threshold of each SLO.", ("slo",), registry=registry
         )
+        self.budget = Gauge(
+            "llm_budget_usd",
+            "Amount of each budget of processors.genai.budgets in USD per period (day, month).",
+            ("budget", "period"),
+            registry=registry,
+        )
         # The sidecar's own health.
         self.spans_received = Counter(
             "otlp_enricher_spans_received_total", "Spans received.", ("transport",), registry=registry

@@ -42,6 +42,17 @@ ENRICHER_METRICS = {
     "llm_slo_objective_ratio",
     "otlp_enricher_spans_received_total",
     "otlp_enricher_spans_rejected_total",
+    "llm_cost_source_requests_total",
+    "llm_budget_usd",
+    "otlp_enricher_llm_spans_total",
+    "otlp_enricher_exporter_sent_total",
+    "otlp_enricher_exporter_send_failed_total",
+    "otlp_enricher_exporter_dead_lettered_total",
+    "otlp_enricher_exporter_enqueue_failed_total",
+    "otlp_enricher_spool_bytes",
+    "otlp_enricher_spool_oldest_unsent_age_seconds",
+    "otlp_enricher_label_values_folded_total",
+    "otlp_enricher_redaction_failures_total",
 }
 ENRICHER_HISTOGRAMS = {
     "llm_request_duration_seconds",
@@ -151,7 +162,12 @@ def dashboard_exprs(path: Path) -> list[str]:
             yield panel
             yield from panels(panel.get("panels", []))
 
-    return [target["expr"] for panel in panels(dashboard["panels"]) for target in panel.get("targets", [])]
+    return [
+        target["expr"]
+        for panel in panels(dashboard["panels"])
+        for target in panel.get("targets", [])
+        if target.get("datasource", {}).get("type") != "loki"  # LogQL, not PromQL
+    ]
 
 
 def rule_exprs() -> list[str]:
