@@ -42,13 +42,13 @@ def render_rules(config: Config) -> str:
 
 def build_rules(config: Config) -> dict[str, list[Group]]:
     """The rule file as data: ``{"groups": [...]}``."""
+    # A group's rules run in order at one timestamp, so an alert placed after the recording rule it
+    # reads sees this evaluation's value; across groups the order is not defined.
     groups = [
-        _slo_recording(config),
-        _slo_alerts(config),
-        _llm_recording(),
-        _llm_alerts(config),
-        *_budget_groups(config),
-        _sidecar_alerts(config),
+        {"name": "otlp-enricher-slo", "rules": _slo_recording(config) + _slo_alerts(config)},
+        {"name": "otlp-enricher-llm", "rules": _llm_recording() + _llm_alerts(config)},
+        {"name": "otlp-enricher-budgets", "rules": _budget_rules(config)},
+        {"name": "otlp-enricher-sidecar", "rules": _sidecar_alerts(config)},
     ]
     return {"groups": [group for group in groups if group["rules"]]}
 
@@ -90,7 +90,7 @@ def slo_windows(config: Config) -> list[str]:
     return sorted(windows, key=_seconds)
 
 
-def _slo_recording(config: Config) -> Group:
+def _slo_recording(config: Config) -> list[Rule]:
     rules: list[Rule] = []
     for window in slo_windows(config):
         rules.append(
@@ -111,7 +111,7 @@ def _slo_recording(config: Config) -> Group:
         )
         if slo.latency_threshold_s is not None:
             rules.append(_latency_sli(slo, slo.latency_threshold_s))
-    return {"name": "otlp-enricher-slo-recording", "rules": rules}
+    return rules
 
 
 def _latency_sli(slo: SloSpec, threshold_s: float) -> Rule:
@@ -131,7 +131,7 @@ def _latency_sli(slo: SloSpec, threshold_s: float) -> Rule:
     }
 
 
-def _slo_alerts(config: Config) -> Group:
+def _slo_alerts(config: Config) -> list[Rule]:
     rules: list[Rule] = []
     for slo in config.genai.slos:
         budget = 1 - slo.objective
@@ -159,7 +159,7 @@ def _slo_alerts(config: Config) -> Group:
                     {"slo": slo.name, "long_window": pair.long_window, "short_window": pair.short_window},
                 )
             )
-    return {"name": "otlp-enricher-slo-alerts", "rules": rules}
+    return rules
 
 
 def _slo_thresholds(slo: SloSpec) -> str:
@@ -171,36 +171,33 @@ def _slo_thresholds(slo: SloSpec) -> str:
     return " Good calls succeed with " + " and ".join(parts) + "." if parts else ""
 
 
-def _llm_recording() -> Group:
+def _llm_recording() -> list[Rule]:
     ttft = "histogram_quantile(0.95, sum by (provider, model, le) (rate(llm_time_to_first_token_seconds_bucket[1h])))"
     errors = "sum by (provider, model, reason) (rate(llm_errors_total[5m]))"
-    return {
-        "name": "otlp-enricher-llm-recording",
-        "rules": [
-            {
-                "record": "provider_model:llm_requests:rate5m",
-                "expr": "sum by (provider, model) (rate(llm_requests_total[5m]))",
-            },
-            {
-                "record": "provider_model:llm_cost_usd_per_hour:rate5m",
-                "expr": "sum by (provider, model) (rate(llm_cost_usd_total[5m])) * 3600",
-            },
-            {
-                "record": "provider_model:llm_cost_usd_per_hour:rate1h",
-                "expr": "sum by (provider, model) (rate(llm_cost_usd_total[1h])) * 3600",
-            },
-            # "> 0" drops the NaN of an idle hour, which would poison the 7-day average.
-            {"record": "provider_model:llm_time_to_first_token_seconds:p95_rate1h", "expr": f"{ttft} > 0"},
-            {
-                "record": "provider_model_reason:llm_errors:ratio_rate5m",
-                "expr": f"{errors} / on (provider, model) group_left"
-                " sum by (provider, model) (rate(llm_requests_total[5m]))",
-            },
-        ],
-    }
+    return [
+        {
+            "record": "provider_model:llm_requests:rate5m",
+            "expr": "sum by (provider, model) (rate(llm_requests_total[5m]))",
+        },
+        {
+            "record": "provider_model:llm_cost_usd_per_hour:rate5m",
+            "expr": "sum by (provider, model) (rate(llm_cost_usd_total[5m])) * 3600",
+        },
+        {
+            "record": "provider_model:llm_cost_usd_per_hour:rate1h",
+            "expr": "sum by (provider, model) (rate(llm_cost_usd_total[1h])) * 3600",
+        },
+        # "> 0" drops the NaN of an idle hour, which would poison the 7-day average.
+        {"record": "provider_model:llm_time_to_first_token_seconds:p95_rate1h", "expr": f"{ttft} > 0"},
+        {
+            "record": "provider_model_reason:llm_errors:ratio_rate5m",
+            "expr": f"{errors} / on (provider, model) group_left"
+            " sum by (provider, model) (rate(llm_requests_total[5m]))",
+        },
+    ]
 
 
-def _llm_alerts(config: Config) -> Group:
+def _llm_alerts(config: Config) -> list[Rule]:
     alerts = config.genai.alerts
     ttft = "provider_model:llm_time_to_first_token_seconds:p95_rate1h"
     cost = "provider_model:llm_cost_usd_per_hour:rate1h"
@@ -258,19 +255,14 @@ def _llm_alerts(config: Config) -> Group:
             " is missing from llm_cost_usd_total and from every budget.",
         ),
     ]
-    return {"name": "otlp-enricher-llm-alerts", "rules": rules}
+    return rules
 
 
-def _budget_groups(config: Config) -> list[Group]:
-    recording: list[Rule] = []
-    alerting: list[Rule] = []
+def _budget_rules(config: Config) -> list[Rule]:
+    rules: list[Rule] = []
     for budget in config.genai.budgets:
-        recording += _budget_records(budget)
-        alerting += _budget_alerts(config, budget)
-    return [
-        {"name": "otlp-enricher-budget-recording", "rules": recording},
-        {"name": "otlp-enricher-budget-alerts", "rules": alerting},
-    ]
+        rules += _budget_records(budget) + _budget_alerts(config, budget)
+    return rules
 
 
 def _budget_records(budget: BudgetSpec) -> list[Rule]:
@@ -333,7 +325,7 @@ def _budget_alerts(config: Config, budget: BudgetSpec) -> list[Rule]:
     return rules
 
 
-def _sidecar_alerts(config: Config) -> Group:
+def _sidecar_alerts(config: Config) -> list[Rule]:
     alerts = config.genai.alerts
     spool_max = config.storage.max_spool_bytes
     by_exporter = "{{ $labels.exporter }}"
@@ -354,7 +346,7 @@ def _sidecar_alerts(config: Config) -> Group:
             "sum by (instance, exporter, signal) (rate(otlp_enricher_exporter_send_failed_total[5m])) > 0",
             "ticket",
             f"otlp-enricher cannot deliver {{{{ $labels.signal }}}} to {by_exporter}",
-            f"{{{{ $value | humanize }}}} items/s fail to reach {by_exporter} from {{{{ $labels.instance }}}};"
+            f'{{{{ $value | printf "%.3g" }}}} items/s fail to reach {by_exporter} from {{{{ $labels.instance }}}};'
             " they stay in the spool and are retried.",
             "10m",
         ),
@@ -403,7 +395,7 @@ def _sidecar_alerts(config: Config) -> Group:
             "sum by (reason) (rate(otlp_enricher_spans_rejected_total[5m])) > 0",
             "ticket",
             "otlp-enricher rejects spans ({{ $labels.reason }})",
-            "{{ $value | humanize }} spans/s carry LLM data that cannot be used ({{ $labels.reason }});"
+            '{{ $value | printf "%.3g" }} spans/s carry LLM data that cannot be used ({{ $labels.reason }});'
             " senders are told through OTLP partial success.",
             "10m",
         ),
@@ -425,4 +417,4 @@ def _sidecar_alerts(config: Config) -> Group:
             '{{ $value | printf "%.0f" }} values were dropped in 15m because a scrubber failed (fail closed).',
         ),
     ]
-    return {"name": "otlp-enricher-sidecar-alerts", "rules": rules}
+    return rules
