@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client.utils import floatToGoString
 
+_REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
 _float_to_go: Callable[[float], str] = floatToGoString  # untyped in prometheus_client
 
 
@@ -26,7 +26,9 @@ def glob_regex(patterns: Sequence[str]) -> str:
     """The RE2 alternation that matches what the SLO's fnmatch-style globs match (``*``, ``?``)."""
     alternatives = []
     for pattern in patterns:
-        pieces = [".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern]
+        pieces = [
+            ".*" if ch == "*" else "." if ch == "?" else "\\" + ch if ch in _REGEX_SPECIAL else ch for ch in pattern
+        ]
         alternatives.append("".join(pieces))
     return "|".join(alternatives)
 
