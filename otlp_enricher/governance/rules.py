@@ -102,13 +102,15 @@ def _slo_recording(config: Config) -> list[Rule]:
         )
     rules.append({"record": "slo:llm_slo_error_budget:ratio", "expr": "1 - max by (slo) (llm_slo_objective_ratio)"})
     for slo in config.genai.slos:
-        rules.append(
-            {
-                "record": "slo:llm_slo_error_budget_remaining:ratio_rate30d",
-                "expr": f"1 - slo:llm_slo_bad_ratio:ratio_rate30d{selector({'slo': slo.name})}"
-                f" / {number(1 - slo.objective)}",
-            }
-        )
+        if slo.objective < 1:  # an objective of 1 has no error budget
+            rules.append(
+                {
+                    "record": "slo:llm_slo_error_budget_remaining:ratio_rate30d",
+                    "expr": f"1 - slo:llm_slo_bad_ratio:ratio_rate30d{selector({'slo': slo.name})}"
+                    f" / {number(1 - slo.objective)}",
+                    "labels": {"slo": slo.name},  # one rule per SLO: distinct label sets for promtool's lint
+                }
+            )
         if slo.latency_threshold_s is not None:
             rules.append(_latency_sli(slo, slo.latency_threshold_s))
     return rules
