@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 
 import yaml
 
-from otlp_enricher.governance.settings import PERIOD_SECONDS, AlertsConfig, BudgetSpec, BurnRateAlert
+from otlp_enricher.governance.settings import (
+    PERIOD_SECONDS,
+    AlertsConfig,
+    BudgetSpec,
+    BurnRateAlert,
+    RollupConfig,
+)
 from otlp_enricher.processor.pricing import PriceOverride, PricingSettings
 from otlp_enricher.processor.redaction import (
     BUILTIN_SCRUBBERS,
@@ -129,6 +135,7 @@ class GenaiProcessorConfig:
     buckets: BucketsConfig
     budgets: tuple[BudgetSpec, ...] = ()
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    rollup: RollupConfig = field(default_factory=RollupConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +508,7 @@ def _genai(processors: _Node) -> GenaiProcessorConfig:
         buckets=_buckets(node.child("buckets")),
         budgets=tuple(_budget(item, labels) for item in node.list_of_nodes("budgets")),
         alerts=_alerts(node.child("alerts")),
+        rollup=_rollup(node.child("rollup")),
     )
     names = [slo.name for slo in config.slos]
     for name in {name for name in names if names.count(name) > 1}:
@@ -672,6 +680,17 @@ def _alerts(node: _Node) -> AlertsConfig:
     )
     node.done()
     return alerts
+
+
+def _rollup(node: _Node) -> RollupConfig:
+    """``processors.genai.rollup``: per-trace and per-conversation cost summaries."""
+    rollup = RollupConfig(
+        enabled=node.boolean("enabled", True),
+        idle_s=node.number("idle_s", 30.0, 0.1),
+        max_open=node.integer("max_open", 10_000, 1),
+    )
+    node.done()
+    return rollup
 
 
 def _burn_rate(node: _Node) -> BurnRateAlert:

@@ -208,4 +208,3 @@ def _read_length_prefixed(stream: BinaryIO, path: str | Path) -> Iterator[Export
         except OtlpDecodeError as error:
             raise OtlpDecodeError(f"{path}: message at byte {offset}: {error}") from error
         offset += 4 + size
-

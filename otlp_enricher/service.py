@@ -20,6 +20,14 @@ from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.exporter.tempo import TempoExporter
 from otlp_enricher.governance.budgets import export_budgets
+from otlp_enricher.governance.rollup import (
+    SUMMARY_FILE,
+    FileSummaries,
+    LokiSummaries,
+    RollupEmitter,
+    SummarySink,
+    TraceRollup,
+)
 from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
 from otlp_enricher.processor.cardinality import CardinalityGuard
 from otlp_enricher.processor.pricing import PriceBook
@@ -89,6 +97,20 @@ def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter
     return span_exporters, call_exporters
 
 
+def build_rollup(config: Config, metrics: Metrics, call_exporters: Sequence[CallExporter]) -> RollupEmitter | None:
+    """Per-trace and per-conversation summaries to the Loki stream, else to a local file (or off)."""
+    settings = config.genai.rollup
+    if not settings.enabled:
+        return None
+    loki = next((e for e in call_exporters if isinstance(e, LokiExporter)), None)
+    sink: SummarySink
+    if loki is not None and config.exporters.loki is not None:
+        sink = LokiSummaries(loki, dict(config.exporters.loki.labels))
+    else:
+        sink = FileSummaries(config.storage.directory / SUMMARY_FILE)
+    return RollupEmitter(TraceRollup(settings, metrics), sink, settings.idle_s, metrics)
+
+
 class Service:
     """One running otlp-enricher: receivers, pipeline, exporters and the telemetry endpoint."""
 
@@ -100,7 +122,9 @@ class Service:
         config.storage.directory.mkdir(parents=True, exist_ok=True)
         span_exporters, call_exporters = build_exporters(config, self.metrics)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
-        self.pipeline = build_pipeline(config, self.metrics, (), span_exporters, call_exporters)
+        self.rollup = build_rollup(config, self.metrics, call_exporters)
+        sinks = (self.rollup.rollup,) if self.rollup is not None else ()
+        self.pipeline = build_pipeline(config, self.metrics, sinks, span_exporters, call_exporters)
         receivers = config.receivers
         self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
         self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics) if receivers.http else None
@@ -127,6 +151,8 @@ class Service:
         try:
             for exporter in self.spooled:
                 await exporter.start()
+            if self.rollup is not None:
+                self.rollup.start()
             for receiver in (self.grpc, self.http):
                 if receiver is not None:
                     await receiver.start()
@@ -135,6 +161,8 @@ class Service:
         except BaseException:
             for receiver in started:
                 await receiver.shutdown(0)
+            if self.rollup is not None:
+                await self.rollup.shutdown(0)
             await self.pipeline.shutdown(1.0)
             raise
         self._started = True
@@ -159,6 +187,8 @@ class Service:
             await receiver.stop_accepting()
         grace = max(0.0, (deadline - time.monotonic()) / 2)
         await asyncio.gather(*(receiver.shutdown(grace) for receiver in receivers))
+        if self.rollup is not None:  # its last summaries go to the log exporter, so before it stops
+            await self.rollup.shutdown(max(0.0, (deadline - time.monotonic()) / 2))
         await self.pipeline.shutdown(max(0.0, deadline - time.monotonic()))
         self.telemetry.shutdown()
         self._stopped.set()

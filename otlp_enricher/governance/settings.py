@@ -62,3 +62,12 @@ class AlertsConfig:
     cost_anomaly_min_usd_per_hour: float = 0.5
     spool_full_ratio: float = 0.8
     oldest_unsent_age_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class RollupConfig:
+    """``processors.genai.rollup``: one summary per trace (and per conversation) once its calls go quiet."""
+
+    enabled: bool = True
+    idle_s: float = 30.0
+    max_open: int = 10_000

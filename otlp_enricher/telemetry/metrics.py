@@ -101,6 +101,28 @@ class Metrics:
             ("budget", "period"),
             registry=registry,
         )
+        self.trace_cost = Histogram(
+            "llm_trace_cost_usd",
+            "Cost of all LLM calls of one trace (an agent run, a request), observed once its calls go quiet; "
+            "only traces whose every call was priced.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25),
+            registry=registry,
+        )
+        self.rollups_open = Gauge(
+            "otlp_enricher_trace_rollups_open",
+            "Traces and conversations with LLM calls whose summary is not yet emitted.",
+            registry=registry,
+        )
+        self.rollups_evicted = Counter(
+            "otlp_enricher_trace_rollups_evicted_total",
+            "Trace or conversation summaries emitted early because processors.genai.rollup.max_open was reached.",
+            registry=registry,
+        )
+        self.rollups_dropped = Counter(
+            "otlp_enricher_trace_summaries_dropped_total",
+            "Trace or conversation summaries lost because the log exporter's spool was full or the file unwritable.",
+            registry=registry,
+        )
         # The sidecar's own health.
         self.spans_received = Counter(
             "otlp_enricher_spans_received_total", "Spans received.", ("transport",), registry=registry
