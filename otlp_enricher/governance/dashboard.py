@@ -160,7 +160,7 @@ def _rows(config: Config, sel: _Selectors) -> list[tuple[str, list[Panel]]]:
         ("Errors", _errors(sel)),
         ("SLOs", _slos(config)),
         ("Sidecar", _sidecar()),
-        ("Prompt logs", [_logs(config)]),
+        ("Prompt logs", _logs(config)),
     ]
 
 
@@ -209,11 +209,25 @@ def _cost(config: Config, sel: _Selectors) -> list[Panel]:
             "currencyUSD",
             [Query(f"sum(rate({cost}[1d])) * 30 * 86400")],
         ),
+        _series(
+            "Cost per agent run (trace) p50 / p95",
+            "currencyUSD",
+            [
+                Query(
+                    f"histogram_quantile({q}, sum by (le) (rate(llm_trace_cost_usd_bucket[{RATE}])))",
+                    f"p{int(q * 100)}",
+                    True,
+                )
+                for q in (0.5, 0.95)
+            ],
+            8,
+            "From llm_trace_cost_usd: each trace's total once its calls went quiet (processors.genai.rollup).",
+        ),
         _stat(
             "Unpriced calls",
             "short",
             [Query(f"sum by (model) (increase(llm_unpriced_requests_total{sel.of()}[$__range]))", "{{model}}")],
-            8,
+            4,
         ),
     ]
     if config.genai.budgets:
@@ -362,16 +376,24 @@ def _sidecar() -> list[Panel]:
     ]
 
 
-def _logs(config: Config) -> logs.Panel:
+def _logs(config: Config) -> list[Panel]:
     service = "$service_name" if "service_name" in config.genai.labels.allow else ".*"
-    query = f'{{service=~"{service}",provider=~"$provider",model=~"$model"}} | json'
+    calls = f'{{service=~"{service}",provider=~"$provider",model=~"$model",kind=""}} | json'
+    summaries = f'{{service=~"{service}",kind=~"trace_summary|conversation_summary"}} | json'
+    return [
+        _logs_panel("Prompt logs (click a trace_id to open the trace)", calls, 14),
+        _logs_panel("Per-trace and per-conversation cost summaries", summaries, 10),
+    ]
+
+
+def _logs_panel(title: str, query: str, width: int) -> logs.Panel:
     target = loki.Dataquery().expr(query).ref_id("A").datasource(LOKI)
     return (
         logs.Panel()
-        .title("Prompt logs (click a trace_id to open the trace)")
+        .title(title)
         .datasource(LOKI)
         .height(12)
-        .span(24)
+        .span(width)
         .show_time(True)
         .enable_log_details(True)
         .wrap_log_message(True)

@@ -148,7 +148,7 @@ class TraceRollup:
 
     def _finish(self, entry: _Open, evicted: bool) -> dict[str, Any]:
         if entry.kind == "trace_summary" and entry.unpriced_calls == 0 and entry.calls > entry.errors:
-            self._metrics.trace_cost.observe(entry.cost_usd)
+            self._metrics.trace_cost.observe(entry.cost_usd, {"trace_id": entry.key})  # exemplar → Tempo
         return entry.record(evicted)
 
 

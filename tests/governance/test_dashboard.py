@@ -52,7 +52,9 @@ def test_template_variables_cover_provider_model_and_every_allow_listed_label() 
         target["expr"]
         for panel in dashboard["panels"]
         for target in panel.get("targets", [])
-        if re.search(r"(?<![\w:])llm_(?!slo_|budget_)", target["expr"])  # per-call metrics, not recorded ones
+        if re.search(
+            r"(?<![\w:])llm_(?!slo_|budget_|trace_)", target["expr"]
+        )  # per-call metrics (SLO, budget, trace ones have no such labels)
     ]
     assert llm_targets
     for expr in llm_targets:
@@ -67,9 +69,13 @@ def test_histogram_panels_ask_for_exemplars_and_logs_come_from_loki() -> None:
     assert series and all(t.get("exemplar") for p in series for t in p["targets"])
     heatmaps = [p for p in panels if p["type"] == "heatmap"]
     assert len(heatmaps) == 3 and all(t["format"] == "heatmap" for p in heatmaps for t in p["targets"])
-    (logs,) = [p for p in panels if p["type"] == "logs"]
-    assert logs["datasource"] == {"type": "loki", "uid": "${loki}"}
-    assert logs["targets"][0]["expr"].startswith('{service=~"$service_name",provider=~"$provider",model=~"$model"}')
+    calls, summaries = [p for p in panels if p["type"] == "logs"]
+    assert calls["datasource"] == summaries["datasource"] == {"type": "loki", "uid": "${loki}"}
+    # Prompt logs are the streams without a `kind` label; the rollup's summaries are the others.
+    assert calls["targets"][0]["expr"].startswith(
+        '{service=~"$service_name",provider=~"$provider",model=~"$model",kind=""}'
+    )
+    assert 'kind=~"trace_summary|conversation_summary"' in summaries["targets"][0]["expr"]
 
 
 def test_budget_panel_only_with_budgets() -> None:

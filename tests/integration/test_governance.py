@@ -6,7 +6,8 @@
 * Every PromQL expression of the generated dashboard (template variables set to "all") is
   evaluated by a real Prometheus that loaded the generated rules and scraped the real sidecar
   after a replay of recorded fixtures plus the calls that make the rarer panels non-empty: a
-  rate-limited call, an unpriced model, a rejected span, a label value folded past its cap.
+  rate-limited call, an unpriced model, a rejected span, a label value folded past its cap; trace
+  summaries are emitted after 0.5 s of quiet so the cost-per-run histogram has data.
   Each query must parse and return at least one finite sample.
 """
 
@@ -111,6 +112,7 @@ def sidecar_config(loki: FakeLoki) -> dict[str, Any]:
     """The shipped config's processors (SLOs, labels, budgets), Loki on the fake, tenant_id capped at 1 value."""
     processors = yaml.safe_load(DEPLOY_CONFIG.read_text())["processors"]
     processors["genai"]["labels"]["max_values"] = {"tenant_id": 1}
+    processors["genai"]["rollup"] = {"idle_s": 0.5}  # trace summaries (llm_trace_cost_usd) within the test
     return {"processors": processors, "exporters": {"loki": {"endpoint": f"{loki.url}/loki/api/v1/push"}}}
 
 
