@@ -136,6 +136,7 @@ class GenaiProcessorConfig:
     budgets: tuple[BudgetSpec, ...] = ()
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     rollup: RollupConfig = field(default_factory=RollupConfig)
+    otel_metrics: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +510,7 @@ def _genai(processors: _Node) -> GenaiProcessorConfig:
         budgets=tuple(_budget(item, labels) for item in node.list_of_nodes("budgets")),
         alerts=_alerts(node.child("alerts")),
         rollup=_rollup(node.child("rollup")),
+        otel_metrics=node.boolean("otel_metrics", True),
     )
     names = [slo.name for slo in config.slos]
     for name in {name for name in names if names.count(name) > 1}:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import Config
+from otlp_enricher.connector.genai_metrics import GenaiMetricsConnector
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
@@ -73,8 +74,10 @@ def build_pipeline(
     )
     extractor = CallExtractor(genai.usage, label_sources(labels.allow))
     enricher = Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
-    connector = MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)
-    return Pipeline(extractor, enricher, metrics, [connector, *extra_sinks], span_exporters, call_exporters)
+    connectors: list[CallSink] = [MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)]
+    if genai.otel_metrics:
+        connectors.append(GenaiMetricsConnector(metrics, guard))
+    return Pipeline(extractor, enricher, metrics, [*connectors, *extra_sinks], span_exporters, call_exporters)
 
 
 def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter], list[CallExporter]]:
