@@ -412,6 +412,16 @@ def _sidecar_alerts(config: Config) -> list[Rule]:
         ),
         _alert(
             config,
+            "OtlpEnricherTraceSummariesIncomplete",
+            "sum by (instance) (increase(otlp_enricher_trace_rollups_evicted_total[1h]))"
+            " + sum by (instance) (increase(otlp_enricher_trace_summaries_dropped_total[1h])) > 0",
+            "ticket",
+            "Per-trace cost summaries of {{ $labels.instance }} are cut short or lost",
+            '{{ $value | printf "%.0f" }} trace or conversation summaries were emitted early (max_open reached)'
+            " or dropped (log spool full) in 1h: cost per agent run is understated.",
+        ),
+        _alert(
+            config,
             "OtlpEnricherRedactionFailing",
             "sum by (target) (increase(otlp_enricher_redaction_failures_total[15m])) > 0",
             "ticket",

@@ -39,6 +39,7 @@ ALERT_KINDS = {
     "OtlpEnricherSpansRejected",
     "OtlpEnricherLabelValuesFolded",
     "OtlpEnricherRedactionFailing",
+    "OtlpEnricherTraceSummariesIncomplete",
 }
 _PROMQL_WORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool",

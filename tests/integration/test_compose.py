@@ -53,11 +53,14 @@ ENRICHER_METRICS = {
     "otlp_enricher_spool_oldest_unsent_age_seconds",
     "otlp_enricher_label_values_folded_total",
     "otlp_enricher_redaction_failures_total",
+    "otlp_enricher_trace_rollups_evicted_total",
+    "otlp_enricher_trace_summaries_dropped_total",
 }
 ENRICHER_HISTOGRAMS = {
     "llm_request_duration_seconds",
     "llm_time_to_first_token_seconds",
     "llm_time_per_output_token_seconds",
+    "llm_trace_cost_usd",
 }
 STANDARD_METRICS = {"up"}
 
