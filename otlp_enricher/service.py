@@ -76,7 +76,11 @@ def build_pipeline(
     enricher = Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
     connectors: list[CallSink] = [MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)]
     if genai.otel_metrics:
-        connectors.append(GenaiMetricsConnector(metrics, guard))
+        # Its own guard, same caps: the llm_* guard already counts folds, once per call.
+        quiet = CardinalityGuard(
+            labels.max_values, labels.max_values_per_label, labels.max_value_length, on_fold=lambda label: None
+        )
+        connectors.append(GenaiMetricsConnector(metrics, quiet))
     return Pipeline(extractor, enricher, metrics, [*connectors, *extra_sinks], span_exporters, call_exporters)
 
 
