@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from otlp_enricher.config import Config
 from otlp_enricher.connector.genai_metrics import GenaiMetricsConnector
 from otlp_enricher.connector.metrics import MetricsConnector
+from otlp_enricher.dataplane import Scanner
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
@@ -73,6 +74,7 @@ def build_pipeline(
         on_fold=lambda label: metrics.labels_folded.labels(label).inc(),
     )
     extractor = CallExtractor(genai.usage, label_sources(labels.allow))
+    scanner = Scanner(key for attribute_keys in labels.allow.values() for key in attribute_keys)
     enricher = Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
     connectors: list[CallSink] = [MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)]
     if genai.otel_metrics:
@@ -81,7 +83,7 @@ def build_pipeline(
             labels.max_values, labels.max_values_per_label, labels.max_value_length, on_fold=lambda label: None
         )
         connectors.append(GenaiMetricsConnector(metrics, quiet))
-    return Pipeline(extractor, enricher, metrics, [*connectors, *extra_sinks], span_exporters, call_exporters)
+    return Pipeline(scanner, extractor, enricher, metrics, [*connectors, *extra_sinks], span_exporters, call_exporters)
 
 
 def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter], list[CallExporter]]:
@@ -94,11 +96,11 @@ def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter
     span_exporters: list[SpanExporter] = []
     call_exporters: list[CallExporter] = []
     if config.exporters.tempo is None:
-        span_exporters.append(SpanFileExporter(directory, fsync))
+        span_exporters.append(SpanFileExporter(directory, fsync, redactor, metrics))
     else:
         span_exporters.append(TempoExporter(config.exporters.tempo, storage, redactor, metrics))
     if config.exporters.loki is None:
-        call_exporters.append(PromptLogFileExporter(directory, fsync))
+        call_exporters.append(PromptLogFileExporter(directory, fsync, redactor, metrics))
     else:
         call_exporters.append(LokiExporter(config.exporters.loki, storage, redactor, metrics))
     return span_exporters, call_exporters

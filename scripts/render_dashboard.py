@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
 import matplotlib  # noqa: E402
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -62,18 +63,17 @@ def query_range(url: str, expr: str, start: float, end: float) -> list[dict[str,
     return result
 
 
-def fresh(requests: list[Any]) -> list[Any]:
+def fresh(requests: list[bytes]) -> list[bytes]:
     """Copies of ``requests`` with new trace and span ids (the sidecar counts a repeated span once)."""
     copies = []
-    for request in requests:
-        copy = type(request)()
-        copy.CopyFrom(request)
+    for raw in requests:
+        copy = ExportTraceServiceRequest.FromString(raw)
         trace = os.urandom(16)
         for resource_spans in copy.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     span.trace_id, span.span_id = trace, os.urandom(8)
-        copies.append(copy)
+        copies.append(copy.SerializeToString())
     return copies
 
 

@@ -2,7 +2,7 @@
 
 Intake (:meth:`TempoExporter.accept`) turns the request into the bytes to send and spools them:
 the received protobuf bytes unchanged when no span needs a change (no LLM call, or nothing to
-add), otherwise a re-encoded copy whose LLM spans carry the enrichment as ``otlp_enricher.*``
+add), otherwise the same bytes with the enrichment written into the LLM spans as ``otlp_enricher.*``
 attributes (cost and its source, unpriced flag, error reason, SLO outcomes, normalised
 provider/model), with content scrubbed (``processors.redaction``) or removed (``strip_content``).
 The original request is never modified: the prompt-log exporter reads the same spans.
@@ -80,25 +80,21 @@ class TempoExporter(SpooledExporter):
         self._check_open()
         if not batch.span_count:
             return
-        message = batch.request
-        if not batch.calls and batch.raw is not None:
+        if not batch.calls:
             payload = batch.raw  # nothing to change: forward the received bytes as they are
             self.forwarded_raw += 1
         else:
-            message = copy = ExportTraceServiceRequest()
-            copy.CopyFrom(batch.request)
             counts: Counter[str] = Counter()
-            failed = self._editor.edit(copy, batch.calls, counts)
+            payload, failed = self._editor.edit(batch.raw, batch.calls, counts)
             for scrubber, count in counts.items():
                 self._metrics.redactions.labels("span", scrubber).inc(count)
             if failed:
                 self._metrics.redaction_failures.labels("span").inc(failed)
-            payload = copy.SerializeToString()
             self.reencoded += 1
         if len(payload) <= MAX_REQUEST_BYTES:
             await self._append([(payload, batch.span_count)])
         else:  # one received request can be larger than Tempo takes (grpc-go's 4 MiB): cut it up
-            await self._append(split_request(message, MAX_REQUEST_BYTES))
+            await self._append(split_request(ExportTraceServiceRequest.FromString(payload), MAX_REQUEST_BYTES))
 
 
 def split_request(request: ExportTraceServiceRequest, max_bytes: int) -> list[tuple[bytes, int]]:

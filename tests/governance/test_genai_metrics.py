@@ -26,7 +26,7 @@ def replay(text: str) -> CollectorRegistry:
     async def run() -> None:
         for name in ("otel-openai-v2.jsonl", "anthropic-sdk.jsonl"):
             for request in read_recorded(RECORDED / name):
-                await pipeline.export(request, None, "grpc")
+                await pipeline.export(request, "grpc")
 
     asyncio.run(run())
     return registry

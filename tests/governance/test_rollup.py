@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import orjson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import load_config, parse_config
@@ -127,15 +128,17 @@ def test_open_keys_are_bounded_and_evictions_counted() -> None:
     assert [r["trace_id"] for r in rollup.due(everything=True)] == [traces[2].hex(), traces[3].hex()]
 
 
-def agent_run() -> tuple[bytes, list[Any]]:
+def agent_run() -> tuple[bytes, list[bytes]]:
     """The recorded calls of otel-openai-v2 (real instrumentation), re-parented into one trace: one agent run."""
     trace = bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736")
-    requests = list(read_recorded(RECORDED / "otel-openai-v2.jsonl"))
-    for request in requests:
+    requests = []
+    for raw in read_recorded(RECORDED / "otel-openai-v2.jsonl"):
+        request = ExportTraceServiceRequest.FromString(raw)
         for resource_spans in request.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     span.trace_id = trace
+        requests.append(request.SerializeToString())
     return trace, requests
 
 
@@ -151,7 +154,7 @@ def test_the_summary_of_a_recorded_agent_run_carries_the_sum_of_its_calls_costs(
 
     async def replay() -> None:
         for request in requests:
-            await pipeline.export(request, None, "grpc")
+            await pipeline.export(request, "grpc")
 
     asyncio.run(replay())
     clock.now += 10

@@ -89,7 +89,7 @@ def test_promtool_accepts_generated_rules(promtool_binary: Path, tmp_path: Path,
     assert "SUCCESS" in result.stdout
 
 
-def governance_calls() -> list[Any]:
+def governance_calls() -> list[bytes]:
     """Calls that make the rarer panels show data: rate limit, unpriced model, rejected span, folded label."""
     demo = {"deployment.environment": "demo"}
     streamed = {**openai_chat("gpt-4o-mini", "gpt-4o-mini", input_tokens=1200, output_tokens=300)}
@@ -99,13 +99,14 @@ def governance_calls() -> list[Any]:
     backwards = span(openai_chat("gpt-4o-mini", "gpt-4o-mini", input_tokens=1, output_tokens=1))
     backwards.end_time_unix_nano = backwards.start_time_unix_nano - 1
     now = time.time_ns()
-    return [
+    requests = [
         request([span(streamed, 2.0, now) for _ in range(3)], "demo-chat", resource={**demo, "tenant.id": "t-1"}),
         request([span(streamed, 1.5, now)], "demo-chat", resource={**demo, "tenant.id": "t-2"}),  # folded
         request([span(limited, 0.3, now, error=True, status_message="429 Too Many Requests")], "demo-chat"),
         request([span(unpriced, 0.8, now)], "demo-chat"),
         request([backwards], "demo-chat"),
     ]
+    return [item.SerializeToString() for item in requests]
 
 
 def sidecar_config(loki: FakeLoki) -> dict[str, Any]:

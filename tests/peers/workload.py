@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import Config, parse_config
+from otlp_enricher.dataplane import Scanner
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import Pipeline, SpanBatch
 from otlp_enricher.service import build_metrics, build_pipeline
@@ -98,13 +99,11 @@ def mixed_request(llm: int, plain: int, seed: int = 0) -> ExportTraceServiceRequ
     return request(spans)
 
 
-def batch_of(
-    pipeline: Pipeline, message: ExportTraceServiceRequest, raw: bool = True
-) -> tuple[SpanBatch, list[LLMCall]]:
-    """What the pipeline hands span exporters for ``message`` (``raw`` as if received as protobuf)."""
-    calls, outcome = pipeline.recognise(message)
-    data = message.SerializeToString() if raw else None
-    return SpanBatch(message, data, calls, outcome.span_count), calls
+def batch_of(pipeline: Pipeline, message: ExportTraceServiceRequest) -> tuple[SpanBatch, list[LLMCall]]:
+    """What the pipeline hands span exporters for ``message``."""
+    data = message.SerializeToString()
+    calls, outcome = pipeline.recognise(Scanner().scan(data))
+    return SpanBatch(data, calls, outcome.span_count), calls
 
 
 def span_keys(message: ExportTraceServiceRequest) -> set[tuple[bytes, bytes]]:

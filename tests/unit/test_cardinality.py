@@ -73,7 +73,7 @@ def test_pipeline_series_stay_bounded_with_distinct_models_and_user_ids() -> Non
                 )
                 for index in range(batch, batch + 500)
             ]
-            await pipeline.export(request(spans), None, "test")
+            await pipeline.export(request(spans).SerializeToString(), "test")
 
     asyncio.run(send(0, 5_000))
     after_first = series_count(registry)
