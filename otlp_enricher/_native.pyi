@@ -33,11 +33,14 @@ class Span:
     status: Status
     attributes: dict[str, Any]
     events: list[Event]
+    redaction_failed: bool
 
 class Scan:
     span_count: int
     resources: list[dict[str, Any]]
     spans: list[Span]
+    redactions: dict[str, int]
+    redaction_failures: int
 
 class Scanner:
     def __init__(
@@ -47,6 +50,11 @@ class Scanner:
         read_prefixes: list[str],
         scope_prefixes: list[str],
         name_prefixes: list[str],
+        content_keys: list[str] = ...,
+        content_prefixes: list[str] = ...,
+        content_event_names: list[str] = ...,
+        content_event_prefixes: list[str] = ...,
+        redactor: Redactor | None = None,
     ) -> None: ...
     def scan(self, request: bytes) -> Scan: ...
 

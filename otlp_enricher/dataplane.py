@@ -24,15 +24,25 @@ SpanEdit = tuple[dict[str, AttributeValue | None], list[tuple[str, AttributeValu
 
 
 class Scanner:
-    """Finds the candidate LLM spans of a request; reads ``extra_keys`` (label sources) too."""
+    """Finds the candidate LLM spans of a request; reads ``extra_keys`` (label sources) too.
 
-    def __init__(self, extra_keys: Iterable[str] = ()) -> None:
+    With ``redactor``, content values (``CONTENT_KEYS`` / ``CONTENT_PREFIXES`` and content events)
+    are handed over already scrubbed: raw prompts never become Python objects, and the scrub
+    results are remembered for the Tempo span and the span file, which scrub the same strings.
+    """
+
+    def __init__(self, extra_keys: Iterable[str] = (), redactor: _native.Redactor | None = None) -> None:
         self._native = _native.Scanner(
             sorted(keys.MARKER_KEYS),
             sorted(keys.READ_KEYS | set(extra_keys)),
             list(keys.READ_PREFIXES),
             list(keys.LLM_SCOPE_PREFIXES),
             list(keys.LLM_SPAN_NAME_PREFIXES),
+            sorted(keys.CONTENT_KEYS),
+            list(keys.CONTENT_PREFIXES),
+            sorted(keys.CONTENT_EVENTS),
+            list(keys.CONTENT_EVENT_PREFIXES),
+            redactor,
         )
 
     def scan(self, request: bytes) -> Scan:

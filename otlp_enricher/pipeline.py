@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from otlp_enricher.dataplane import Scan, Scanner
+from otlp_enricher.dataplane import Scanner
 from otlp_enricher.model import LLMCall, SpanRejected
 from otlp_enricher.processor.cost import CostPolicy
 from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
@@ -84,6 +84,8 @@ class ExportOutcome:
     span_count: int
     rejected: Tally[str] = field(default_factory=Tally)
     first_problem: str = ""
+    redactions: dict[str, int] = field(default_factory=dict)  # scrubbed as scanned, per scrubber
+    redaction_failures: int = 0
 
     @property
     def rejected_count(self) -> int:
@@ -141,10 +143,12 @@ class Pipeline:
         self._recent = RecentCalls()
         self._precedence = ScopePrecedence()
 
-    def recognise(self, scan: Scan) -> tuple[list[LLMCall], ExportOutcome]:
-        """Extract and enrich every LLM call among the scanned candidates; no I/O, no metrics."""
+    def recognise(self, raw: bytes) -> tuple[list[LLMCall], ExportOutcome]:
+        """Scan ``raw`` (raises :class:`OtlpDecodeError`), extract and enrich every LLM call; no I/O,
+        no metrics."""
+        scan = self._scanner.scan(raw)
         calls: list[LLMCall] = []
-        outcome = ExportOutcome(span_count=scan.span_count)
+        outcome = ExportOutcome(scan.span_count, redactions=scan.redactions, redaction_failures=scan.redaction_failures)
         extract = self._extractor.extract
         enrich = self._enricher.enrich
         resources: dict[int, tuple[Attributes, str]] = {}
@@ -170,7 +174,7 @@ class Pipeline:
     async def export(self, raw: bytes, transport: str) -> ExportOutcome:
         """Process one serialised request; raises :class:`OtlpDecodeError` for malformed bytes and
         :class:`Backpressure` when an exporter cannot take it now."""
-        calls, outcome = self.recognise(self._scanner.scan(raw))
+        calls, outcome = self.recognise(raw)
         # Metrics and prompt logs take one copy of each call; Tempo keeps (and enriches) every span.
         fresh = self._recent.fresh(self._precedence.select(calls))
         batch = SpanBatch(raw, calls, outcome.span_count)
@@ -190,9 +194,18 @@ class Pipeline:
             sink.consume(fresh)
         return outcome
 
+    def count_redactions(self, outcome: ExportOutcome) -> None:
+        """Count what scrubbing the content of one scanned request found (and failed on)."""
+        m = self._metrics
+        for scrubber, count in outcome.redactions.items():
+            m.redactions.labels("prompt_log", scrubber).inc(count)
+        if outcome.redaction_failures:
+            m.redaction_failures.labels("prompt_log").inc(outcome.redaction_failures)
+
     def _count(self, calls: Sequence[LLMCall], outcome: ExportOutcome, transport: str) -> None:
         m = self._metrics
         m.spans_received.labels(transport).inc(outcome.span_count)
+        self.count_redactions(outcome)
         for reason, count in outcome.rejected.items():
             m.spans_rejected.labels(reason).inc(count)
         for span_exporter in self._span_exporters:

@@ -63,8 +63,13 @@ def build_pipeline(
     extra_sinks: Sequence[CallSink] = (),
     span_exporters: Sequence[SpanExporter] = (),
     call_exporters: Sequence[CallExporter] = (),
+    redactor: Redactor | None = None,
 ) -> Pipeline:
-    """The pipeline every receiver and ``replay`` share: extract → enrich → metrics (+ sinks) → exporters."""
+    """The pipeline every receiver and ``replay`` share: extract → enrich → metrics (+ sinks) → exporters.
+
+    Content is scrubbed as it is scanned when ``processors.redaction`` applies to prompt logs;
+    pass the exporters' ``redactor`` so all outputs share one memory of scrub results.
+    """
     genai = config.genai
     labels = genai.labels
     guard = CardinalityGuard(
@@ -74,7 +79,11 @@ def build_pipeline(
         on_fold=lambda label: metrics.labels_folded.labels(label).inc(),
     )
     extractor = CallExtractor(genai.usage, label_sources(labels.allow))
-    scanner = Scanner(key for attribute_keys in labels.allow.values() for key in attribute_keys)
+    redactor = redactor if redactor is not None else Redactor(config.redaction)
+    scanner = Scanner(
+        (key for attribute_keys in labels.allow.values() for key in attribute_keys),
+        redactor.native if redactor.prompt_logs else None,
+    )
     enricher = Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
     connectors: list[CallSink] = [MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)]
     if genai.otel_metrics:
@@ -86,13 +95,14 @@ def build_pipeline(
     return Pipeline(scanner, extractor, enricher, metrics, [*connectors, *extra_sinks], span_exporters, call_exporters)
 
 
-def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter], list[CallExporter]]:
+def build_exporters(
+    config: Config, metrics: Metrics, redactor: Redactor
+) -> tuple[list[SpanExporter], list[CallExporter]]:
     """Loki and Tempo when configured (each with its spool and sender; call ``start`` on them);
     otherwise local JSON-lines files under the storage directory."""
     storage = config.storage
     directory = storage.directory
     fsync = storage.fsync != "never"
-    redactor = Redactor(config.redaction)
     span_exporters: list[SpanExporter] = []
     call_exporters: list[CallExporter] = []
     if config.exporters.tempo is None:
@@ -129,11 +139,12 @@ class Service:
         self.metrics = build_metrics(config, self.registry)
         export_budgets(self.metrics, config.genai.budgets)
         config.storage.directory.mkdir(parents=True, exist_ok=True)
-        span_exporters, call_exporters = build_exporters(config, self.metrics)
+        redactor = Redactor(config.redaction)
+        span_exporters, call_exporters = build_exporters(config, self.metrics, redactor)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
         self.rollup = build_rollup(config, self.metrics, call_exporters)
         sinks = (self.rollup.rollup,) if self.rollup is not None else ()
-        self.pipeline = build_pipeline(config, self.metrics, sinks, span_exporters, call_exporters)
+        self.pipeline = build_pipeline(config, self.metrics, sinks, span_exporters, call_exporters, redactor)
         receivers = config.receivers
         self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
         self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics) if receivers.http else None

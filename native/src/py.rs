@@ -12,7 +12,9 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 use crate::json::request_to_json;
 use crate::redact::{pattern_problem, Redactor as CoreRedactor, ScrubberSpec, Validator};
 use crate::scan::{scan, AnyVal, Attr, ScanConfig};
-use crate::splice::{attribute_field, Content, ContentRules, SpanEdit, Splicer as CoreSplicer};
+use crate::splice::{
+    attribute_field, Content, ContentRules, SpanEdit, Splicer as CoreSplicer, FAILED_MARKER,
+};
 use crate::wire::{put_bytes, put_tag, put_varint, DecodeError as CoreDecodeError};
 
 create_exception!(
@@ -41,20 +43,108 @@ fn byte_list(items: Vec<String>) -> Vec<Vec<u8>> {
 }
 
 /// Finds candidate LLM spans in request bytes; configured once from the vocabulary tables.
+/// With a redactor, content values are handed over already scrubbed (fail closed: a value that
+/// fails to scrub becomes the failure marker), so raw prompts never reach Python objects.
 #[pyclass(frozen, module = "otlp_enricher._native")]
 pub struct Scanner {
     config: ScanConfig,
+    content: ContentRules,
+    redactor: Option<Py<Redactor>>,
+}
+
+/// Scrubs content values while they become Python objects, counting what it does.
+struct ContentScrub<'r> {
+    rules: &'r ContentRules,
+    redactor: Option<&'r CoreRedactor>,
+    counts: HashMap<usize, u32>,
+    failed: u32,
+}
+
+impl ContentScrub<'_> {
+    fn attributes<'py>(
+        &mut self,
+        py: Python<'py>,
+        attrs: &[Attr<'_>],
+        all_content: bool,
+    ) -> PyResult<(Bound<'py, PyDict>, bool)> {
+        let Some(redactor) = self.redactor else {
+            return Ok((attributes(py, attrs)?, false));
+        };
+        let dict = PyDict::new(py);
+        let mut span_failed = false;
+        for (key, value) in attrs {
+            if all_content || self.rules.is_content_key(key.as_bytes()) {
+                let mut failed = false;
+                let converted = scrubbed_value(py, value, redactor, &mut self.counts, &mut failed)?;
+                if failed {
+                    self.failed += 1;
+                    span_failed = true;
+                    dict.set_item(*key, FAILED_MARKER)?;
+                } else {
+                    dict.set_item(*key, converted)?;
+                }
+            } else {
+                dict.set_item(*key, any_value(py, value)?)?;
+            }
+        }
+        Ok((dict, span_failed))
+    }
+}
+
+fn scrubbed_value<'py>(
+    py: Python<'py>,
+    value: &AnyVal<'_>,
+    redactor: &CoreRedactor,
+    counts: &mut HashMap<usize, u32>,
+    failed: &mut bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        AnyVal::Str(text) => match redactor.scrub(text) {
+            Ok(result) => {
+                for &(index, count) in &result.1 {
+                    *counts.entry(index).or_default() += count;
+                }
+                PyString::new(py, &result.0).into_any()
+            }
+            Err(_) => {
+                *failed = true;
+                py.None().into_bound(py)
+            }
+        },
+        AnyVal::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(scrubbed_value(py, item, redactor, counts, failed)?)?;
+            }
+            list.into_any()
+        }
+        AnyVal::KvList(items) => {
+            let dict = PyDict::new(py);
+            for (key, item) in items {
+                dict.set_item(*key, scrubbed_value(py, item, redactor, counts, failed)?)?;
+            }
+            dict.into_any()
+        }
+        other => any_value(py, other)?,
+    })
 }
 
 #[pymethods]
 impl Scanner {
     #[new]
+    #[pyo3(signature = (marker_keys, read_keys, read_prefixes, scope_prefixes, name_prefixes, content_keys=vec![], content_prefixes=vec![], content_event_names=vec![], content_event_prefixes=vec![], redactor=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         marker_keys: Vec<String>,
         read_keys: Vec<String>,
         read_prefixes: Vec<String>,
         scope_prefixes: Vec<String>,
         name_prefixes: Vec<String>,
+        content_keys: Vec<String>,
+        content_prefixes: Vec<String>,
+        content_event_names: Vec<String>,
+        content_event_prefixes: Vec<String>,
+        redactor: Option<Py<Redactor>>,
     ) -> Self {
         let mut read = byte_set(read_keys);
         let marker = byte_set(marker_keys);
@@ -67,6 +157,13 @@ impl Scanner {
                 scope_prefixes: byte_list(scope_prefixes),
                 name_prefixes: byte_list(name_prefixes),
             },
+            content: ContentRules {
+                keys: byte_set(content_keys),
+                prefixes: byte_list(content_prefixes),
+                event_names: byte_set(content_event_names),
+                event_prefixes: byte_list(content_event_prefixes),
+            },
+            redactor,
         }
     }
 
@@ -75,6 +172,13 @@ impl Scanner {
         let bytes = request.as_bytes();
         let config = &self.config;
         let found = py.detach(|| scan(bytes, config)).map_err(decode_error)?;
+        let redactor = self.redactor.as_ref().map(|r| r.get());
+        let mut scrub = ContentScrub {
+            rules: &self.content,
+            redactor: redactor.map(|r| &r.core),
+            counts: HashMap::new(),
+            failed: 0,
+        };
         let resources = PyList::empty(py);
         for attrs in &found.resources {
             resources.append(attributes(py, attrs)?)?;
@@ -83,11 +187,17 @@ impl Scanner {
         for view in &found.spans {
             let scope = &found.scopes[view.scope as usize];
             let events = PyList::empty(py);
+            let (span_attributes, mut redaction_failed) =
+                scrub.attributes(py, &view.attributes, false)?;
             for event in &view.events {
+                let all_content = self.content.is_content_event(event.name.as_bytes());
+                let (event_attributes, failed) =
+                    scrub.attributes(py, &event.attributes, all_content)?;
+                redaction_failed |= failed;
                 let event = Event {
                     name: PyString::new(py, event.name).into_any().unbind(),
                     time_unix_nano: event.time_unix_nano,
-                    attributes: attributes(py, &event.attributes)?.into_any().unbind(),
+                    attributes: event_attributes.into_any().unbind(),
                 };
                 events.append(Py::new(py, event)?)?;
             }
@@ -107,15 +217,24 @@ impl Scanner {
                 start_time_unix_nano: view.start_time_unix_nano,
                 end_time_unix_nano: view.end_time_unix_nano,
                 status: Py::new(py, status)?.into_any(),
-                attributes: attributes(py, &view.attributes)?.into_any().unbind(),
+                attributes: span_attributes.into_any().unbind(),
                 events: events.into_any().unbind(),
+                redaction_failed,
             };
             spans.append(Py::new(py, span)?)?;
+        }
+        let redactions = PyDict::new(py);
+        if let Some(redactor) = redactor {
+            for (index, count) in scrub.counts {
+                redactions.set_item(redactor.core.name(index), count)?;
+            }
         }
         Ok(Scan {
             span_count: found.span_count,
             resources: resources.unbind(),
             spans: spans.unbind(),
+            redactions: redactions.unbind(),
+            redaction_failures: scrub.failed,
         })
     }
 }
@@ -153,6 +272,9 @@ pub struct Scan {
     span_count: u32,
     resources: Py<PyList>,
     spans: Py<PyList>,
+    /// Matches per scrubber in the content handed over, and values that failed to scrub.
+    redactions: Py<PyDict>,
+    redaction_failures: u32,
 }
 
 /// A candidate span: what the rules read, no more.
@@ -171,6 +293,8 @@ pub struct Span {
     status: Py<PyAny>,
     attributes: Py<PyAny>,
     events: Py<PyAny>,
+    /// A content value of this span failed to scrub and was replaced by the failure marker.
+    redaction_failed: bool,
 }
 
 #[pyclass(frozen, get_all, module = "otlp_enricher._native")]

@@ -40,11 +40,11 @@ pub struct ContentRules {
 }
 
 impl ContentRules {
-    fn is_content_key(&self, key: &[u8]) -> bool {
+    pub fn is_content_key(&self, key: &[u8]) -> bool {
         self.keys.contains(key) || self.prefixes.iter().any(|p| key.starts_with(p))
     }
 
-    fn is_content_event(&self, name: &[u8]) -> bool {
+    pub fn is_content_event(&self, name: &[u8]) -> bool {
         self.event_names.contains(name) || self.event_prefixes.iter().any(|p| name.starts_with(p))
     }
 }

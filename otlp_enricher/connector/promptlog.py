@@ -76,16 +76,19 @@ class PromptLogLines:
         redactor = self._redactor
         record["user_id"] = redactor.user_id(record.get("user_id") or "")
         if redactor.prompt_logs:
+            # Content was scrubbed as it was scanned (and counted then); the error text was not.
+            failed = call.span is not None and call.span.redaction_failed
             counts: Counter[str] = Counter()
             try:
-                for key in (*_CONTENT_KEYS, "error_type"):
-                    record[key] = redactor.scrub_value(record[key], counts)
+                record["error_type"] = redactor.scrub_value(record["error_type"], counts)
             except RedactionFailed:
                 self._metrics.redaction_failures.labels("prompt_log").inc()
+                record["error_type"] = None
+                failed = True
+            if failed:  # fail closed: content dropped, not sent raw
                 for key in _CONTENT_KEYS:
                     record[key] = []
-                record["error_type"] = None
-                record["redaction_failed"] = True  # fail closed: content dropped, not sent raw
+                record["redaction_failed"] = True
             for scrubber, count in counts.items():
                 self._metrics.redactions.labels("prompt_log", scrubber).inc(count)
         line = orjson.dumps(record)

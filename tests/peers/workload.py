@@ -11,7 +11,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import Config, parse_config
-from otlp_enricher.dataplane import Scanner
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import Pipeline, SpanBatch
 from otlp_enricher.service import build_metrics, build_pipeline
@@ -102,7 +101,7 @@ def mixed_request(llm: int, plain: int, seed: int = 0) -> ExportTraceServiceRequ
 def batch_of(pipeline: Pipeline, message: ExportTraceServiceRequest) -> tuple[SpanBatch, list[LLMCall]]:
     """What the pipeline hands span exporters for ``message``."""
     data = message.SerializeToString()
-    calls, outcome = pipeline.recognise(Scanner().scan(data))
+    calls, outcome = pipeline.recognise(data)
     return SpanBatch(data, calls, outcome.span_count), calls
 
 
