@@ -1,4 +1,6 @@
-"""``otlp-enricher``: serve, check-config, prices, replay, dead-letters. The only place that calls ``sys.exit``.
+"""``otlp-enricher``: serve, check-config, prices, replay, dead-letters, rules, dashboard.
+
+The only place that calls ``sys.exit``.
 
 ``serve`` handles SIGTERM/SIGINT (drain within ``service.shutdown_timeout_s``, then exit — by
 ``os._exit`` if something still hangs two seconds past it) and SIGHUP (reload the pricing config).
@@ -82,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     letters.add_argument("exporter", nargs="?", choices=("loki", "tempo"), help="for show and resend")
     letters.add_argument("--config", help="YAML config file (storage directory, exporter endpoints)")
     letters.add_argument("--limit", type=int, default=20, help="show: the newest N letters (0: all)")
+    for name, what in (("rules", "a Prometheus rule file"), ("dashboard", "a Grafana dashboard (JSON)")):
+        generator = commands.add_parser(name, help=f"print {what} generated from a config (SLOs, budgets, labels)")
+        generator.add_argument("--config", help="YAML config file (the embedded default without it)")
     return parser
 
 
@@ -105,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
+    if args.command in ("rules", "dashboard"):
+        return _generate(config, args.command)
     configure_logging(config.service.logs.level, config.service.logs.encoding)
     if args.command == "serve":
         return _serve(config)
@@ -122,6 +129,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     return code
+
+
+def _generate(config: Config, what: str) -> int:
+    if what == "rules":
+        from otlp_enricher.governance.rules import render_rules
+
+        sys.stdout.write(render_rules(config))
+    else:
+        from otlp_enricher.governance.dashboard import render_dashboard
+
+        sys.stdout.write(render_dashboard(config))
+    return EXIT_OK
 
 
 def _summary(config: Config) -> str:

@@ -20,6 +20,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from otlp_enricher.governance.settings import (
+    PERIOD_SECONDS,
+    AlertsConfig,
+    BudgetSpec,
+    BurnRateAlert,
+    RollupConfig,
+)
 from otlp_enricher.processor.pricing import PriceOverride, PricingSettings
 from otlp_enricher.processor.redaction import (
     BUILTIN_SCRUBBERS,
@@ -37,7 +44,16 @@ from otlp_enricher.semconv.scopes import ScopeRule, version_key
 DEFAULT_CONFIG_RESOURCE = "default-config.yaml"
 _ENV_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_RESERVED_LABELS = frozenset({"provider", "model", "operation", "status", "reason", "type", "slo", "outcome", "le"})
+_RESERVED_LABELS = frozenset(
+    {"provider", "model", "operation", "status", "reason", "type", "slo", "outcome", "le", "budget", "period"}
+)
+#: Identifier keys that name a tenant or a team, not a person or a request: allowed as labels when
+#: listed explicitly in ``labels.allow`` (the cardinality guard still caps their values). Every
+#: other ``*.id`` key (user, session, conversation, request) stays refused.
+TENANT_LABEL_KEYS = frozenset(
+    {"tenant.id", "tenant_id", "team.id", "team_id", "organization.id", "org.id", "organization_id", "org_id"}
+)
+_DURATION = re.compile(r"^[1-9][0-9]*(ms|s|m|h|d|w|y)$")
 
 # Buckets fit for LLM calls: 10 ms to ~5.5 min for whole calls, 1 ms to 60 s for first tokens.
 DEFAULT_DURATION_BUCKETS = (
@@ -118,6 +134,10 @@ class GenaiProcessorConfig:
     slos: tuple[SloSpec, ...]
     labels: LabelsConfig
     buckets: BucketsConfig
+    budgets: tuple[BudgetSpec, ...] = ()
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    rollup: RollupConfig = field(default_factory=RollupConfig)
+    otel_metrics: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,16 +503,24 @@ def _receivers(node: _Node) -> ReceiversConfig:
 
 def _genai(processors: _Node) -> GenaiProcessorConfig:
     node = processors.child("genai")
+    labels = _labels(node.child("labels"))
     config = GenaiProcessorConfig(
         pricing=_pricing(node.child("pricing")),
         usage=_usage(node.child("usage")),
         slos=tuple(_slo(item) for item in node.list_of_nodes("slos")),
-        labels=_labels(node.child("labels")),
+        labels=labels,
         buckets=_buckets(node.child("buckets")),
+        budgets=tuple(_budget(item, labels) for item in node.list_of_nodes("budgets")),
+        alerts=_alerts(node.child("alerts")),
+        rollup=_rollup(node.child("rollup")),
+        otel_metrics=node.boolean("otel_metrics", True),
     )
     names = [slo.name for slo in config.slos]
     for name in {name for name in names if names.count(name) > 1}:
         node.error(_join(node.path, "slos"), f"SLO name {name!r} is used more than once")
+    budget_names = [budget.name for budget in config.budgets]
+    for name in {name for name in budget_names if budget_names.count(name) > 1}:
+        node.error(_join(node.path, "budgets"), f"budget name {name!r} is used more than once")
     node.done()
     processors.done()
     return config
@@ -606,7 +634,7 @@ def _labels(node: _Node) -> LabelsConfig:
     for label, keys in entries.items():
         if not _LABEL_NAME.match(label) or label.startswith("__") or label in _RESERVED_LABELS:
             node.error(f"{path}.{label}", "expected a Prometheus label name not used by the metrics themselves")
-        elif forbidden := [key for key in keys if is_forbidden_label_key(key)]:
+        elif forbidden := [key for key in keys if is_forbidden_label_key(key) and key not in TENANT_LABEL_KEYS]:
             node.error(
                 f"{path}.{label}",
                 f"{', '.join(forbidden)} identifies a request or carries content and can never be a label",
@@ -623,6 +651,99 @@ def _labels(node: _Node) -> LabelsConfig:
     )
     node.done()
     return labels
+
+
+def _budget(node: _Node, labels: LabelsConfig) -> BudgetSpec:
+    """One ``processors.genai.budgets`` entry; ``match`` may use provider, model and allow-listed labels."""
+    name = node.required_string("name")
+    if name and not re.fullmatch(r"[A-Za-z0-9_.:-]+", name):
+        node.error(_join(node.path, "name"), f"expected letters, digits and _ . : -, got {name!r}")
+    if not node.has("amount_usd"):
+        node.error(_join(node.path, "amount_usd"), "is required (US dollars per period)")
+    match = node.string_map("match")
+    for label in match:
+        if label not in labels.allow and label not in ("provider", "model"):
+            node.error(
+                _join(node.path, f"match.{label}"),
+                "expected provider, model or a label of processors.genai.labels.allow",
+            )
+    fractions = node.raw("alert_at")
+    alert_at: tuple[float, ...] = (0.5, 0.8, 1.0)
+    if fractions is not None:
+        if (
+            isinstance(fractions, list)
+            and fractions
+            and all(isinstance(f, int | float) and not isinstance(f, bool) and 0 < f <= 10 for f in fractions)
+        ):
+            alert_at = tuple(sorted({float(f) for f in fractions}))
+        else:
+            node.error(
+                _join(node.path, "alert_at"), f"expected a list of fractions such as [0.5, 0.8, 1], got {fractions!r}"
+            )
+    budget = BudgetSpec(
+        name=name,
+        amount_usd=node.number("amount_usd", 1.0, 1e-6),
+        period=node.string("period", "month", tuple(PERIOD_SECONDS)),
+        match=match,
+        alert_at=alert_at,
+        projection=node.boolean("projection", True),
+    )
+    node.done()
+    return budget
+
+
+def _alerts(node: _Node) -> AlertsConfig:
+    """``processors.genai.alerts``: thresholds of the rules ``otlp-enricher rules`` generates."""
+    default = AlertsConfig()
+    burn_rates = default.burn_rates
+    if node.has("burn_rates"):
+        burn_rates = tuple(_burn_rate(item) for item in node.list_of_nodes("burn_rates"))
+    alerts = AlertsConfig(
+        job=node.string("job", default.job) or default.job,
+        runbook_url=node.string("runbook_url", default.runbook_url) or default.runbook_url,
+        burn_rates=burn_rates,
+        error_ratio=node.number("error_ratio", default.error_ratio, 0.0, 1.0),
+        rate_limit_ratio=node.number("rate_limit_ratio", default.rate_limit_ratio, 0.0, 1.0),
+        ttft_regression_factor=node.number("ttft_regression_factor", default.ttft_regression_factor, 1.0),
+        cost_anomaly_factor=node.number("cost_anomaly_factor", default.cost_anomaly_factor, 1.0),
+        cost_anomaly_min_usd_per_hour=node.number(
+            "cost_anomaly_min_usd_per_hour", default.cost_anomaly_min_usd_per_hour
+        ),
+        spool_full_ratio=node.number("spool_full_ratio", default.spool_full_ratio, 0.01, 1.0),
+        oldest_unsent_age_s=node.number("oldest_unsent_age_s", default.oldest_unsent_age_s, 1.0),
+    )
+    node.done()
+    return alerts
+
+
+def _rollup(node: _Node) -> RollupConfig:
+    """``processors.genai.rollup``: per-trace and per-conversation cost summaries."""
+    rollup = RollupConfig(
+        enabled=node.boolean("enabled", True),
+        idle_s=node.number("idle_s", 30.0, 0.1),
+        max_open=node.integer("max_open", 10_000, 1),
+    )
+    node.done()
+    return rollup
+
+
+def _burn_rate(node: _Node) -> BurnRateAlert:
+    def duration(key: str, default: str) -> str:
+        value = node.string(key, default)
+        if not _DURATION.match(value):
+            node.error(_join(node.path, key), f"expected a Prometheus duration such as 5m or 1h, got {value!r}")
+            return default
+        return value
+
+    alert = BurnRateAlert(
+        severity=node.string("severity", "page", ("page", "ticket")),
+        factor=node.number("factor", 14.4, 1.0),
+        long_window=duration("long_window", "1h"),
+        short_window=duration("short_window", "5m"),
+        for_=duration("for", "2m"),
+    )
+    node.done()
+    return alert
 
 
 def _buckets(node: _Node) -> BucketsConfig:

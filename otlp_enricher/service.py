@@ -27,12 +27,22 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import DEFAULT_CONFIG_RESOURCE, Config, ConfigError, load_config
+from otlp_enricher.connector.genai_metrics import GenaiMetricsConnector
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.dataplane import Scanner
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.exporter.tempo import TempoExporter
+from otlp_enricher.governance.budgets import export_budgets
+from otlp_enricher.governance.rollup import (
+    SUMMARY_FILE,
+    FileSummaries,
+    LokiSummaries,
+    RollupEmitter,
+    SummarySink,
+    TraceRollup,
+)
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
 from otlp_enricher.processor.cardinality import CardinalityGuard
@@ -90,8 +100,14 @@ def build_pipeline(
         redactor.native if redactor.prompt_logs else None,
     )
     enricher = enricher or build_enricher(config)
-    connector = MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)
-    return Pipeline(scanner, extractor, enricher, metrics, [connector, *extra_sinks], span_exporters, call_exporters)
+    connectors: list[CallSink] = [MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)]
+    if genai.otel_metrics:
+        # Its own guard, same caps: the llm_* guard already counts folds, once per call.
+        quiet = CardinalityGuard(
+            labels.max_values, labels.max_values_per_label, labels.max_value_length, on_fold=lambda label: None
+        )
+        connectors.append(GenaiMetricsConnector(metrics, quiet))
+    return Pipeline(scanner, extractor, enricher, metrics, [*connectors, *extra_sinks], span_exporters, call_exporters)
 
 
 def build_enricher(config: Config) -> Enricher:
@@ -157,6 +173,20 @@ def build_exporters(
     return span_exporters, call_exporters
 
 
+def build_rollup(config: Config, metrics: Metrics, call_exporters: Sequence[CallExporter]) -> RollupEmitter | None:
+    """Per-trace and per-conversation summaries to the Loki stream, else to a local file (or off)."""
+    settings = config.genai.rollup
+    if not settings.enabled:
+        return None
+    loki = next((e for e in call_exporters if isinstance(e, LokiExporter)), None)
+    sink: SummarySink
+    if loki is not None and config.exporters.loki is not None:
+        sink = LokiSummaries(loki, dict(config.exporters.loki.labels))
+    else:
+        sink = FileSummaries(config.storage.directory / SUMMARY_FILE)
+    return RollupEmitter(TraceRollup(settings, metrics), sink, settings.idle_s, metrics)
+
+
 class Service:
     """One running otlp-enricher: receivers, pipeline, exporters and the telemetry endpoint."""
 
@@ -164,13 +194,16 @@ class Service:
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = build_metrics(config, self.registry)
+        export_budgets(self.metrics, config.genai.budgets)
         config.storage.directory.mkdir(parents=True, exist_ok=True)
         redactor = Redactor(config.redaction)
         span_exporters, call_exporters = build_exporters(config, self.metrics, redactor)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
         self.enricher = ReloadableEnricher(build_enricher(config))
+        self.rollup = build_rollup(config, self.metrics, call_exporters)
+        sinks = (self.rollup.rollup,) if self.rollup is not None else ()
         self.pipeline = build_pipeline(
-            config, self.metrics, (), span_exporters, call_exporters, redactor, self.enricher
+            config, self.metrics, sinks, span_exporters, call_exporters, redactor, self.enricher
         )
         self._config_labels = self._set_config_info(config)
         receivers = config.receivers
@@ -247,6 +280,8 @@ class Service:
         try:
             for exporter in self.spooled:
                 await exporter.start()
+            if self.rollup is not None:
+                self.rollup.start()
             for receiver in (self.grpc, self.http):
                 if receiver is not None:
                     await receiver.start()
@@ -255,6 +290,8 @@ class Service:
         except BaseException:
             for receiver in started:
                 await receiver.shutdown(0)
+            if self.rollup is not None:
+                await self.rollup.shutdown(0)
             await self.pipeline.shutdown(1.0)
             raise
         self._started = True
@@ -280,6 +317,8 @@ class Service:
                 await self._step("stop_accepting", receiver.stop_accepting(), deadline)
             grace = max(0.0, (deadline - time.monotonic()) / 2)
             await self._step("receivers", asyncio.gather(*(r.shutdown(grace) for r in receivers)), deadline)
+            if self.rollup is not None:  # its last summaries go to the log exporter, so before it stops
+                await self._step("rollup", self.rollup.shutdown(max(0.0, (deadline - time.monotonic()) / 2)), deadline)
             await self._step("exporters", self.pipeline.shutdown(max(0.0, deadline - time.monotonic())), deadline)
             self.telemetry.shutdown()
         finally:

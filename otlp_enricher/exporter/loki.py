@@ -80,6 +80,12 @@ class LokiExporter(SpooledExporter):
         if records:
             await self._append(records)
 
+    async def accept_entries(self, entries: Sequence[Entry]) -> None:
+        """Spool ready-made entries (per-trace summaries, ``governance.rollup``); raises ``Backpressure``."""
+        self._check_open()
+        if entries:
+            await self._append([(orjson.dumps(entry), 1) for entry in entries])
+
 
 class LokiLines:
     """LLM call → spooled Loki entry: labels, timestamp, redacted line, structured metadata."""

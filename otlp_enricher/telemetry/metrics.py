@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 BASE_LABELS = ("provider", "model")
+#: OpenTelemetry GenAI semantic conventions v1.41.0 (``model/gen-ai/metrics.yaml``): metric
+#: attributes as Prometheus labels and the spec's explicit bucket boundaries.
+GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model")
+GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 
 
 class Metrics:
@@ -94,6 +99,64 @@ class Metrics:
         )
         self.slo_ttft_threshold = Gauge(
             "llm_slo_ttft_threshold_seconds", "TTFT threshold of each SLO.", ("slo",), registry=registry
+        )
+        self.budget = Gauge(
+            "llm_budget_usd",
+            "Amount of each budget of processors.genai.budgets in USD per period (day, month).",
+            ("budget", "period"),
+            registry=registry,
+        )
+        self.trace_cost = Histogram(
+            "llm_trace_cost_usd",
+            "Cost of all LLM calls of one trace (an agent run, a request), observed once its calls go quiet; "
+            "only traces whose every call was priced.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25),
+            registry=registry,
+        )
+        self.rollups_open = Gauge(
+            "otlp_enricher_trace_rollups_open",
+            "Traces and conversations with LLM calls whose summary is not yet emitted.",
+            registry=registry,
+        )
+        self.rollups_evicted = Counter(
+            "otlp_enricher_trace_rollups_evicted_total",
+            "Trace or conversation summaries emitted early because processors.genai.rollup.max_open was reached.",
+            registry=registry,
+        )
+        self.rollups_dropped = Counter(
+            "otlp_enricher_trace_summaries_dropped_total",
+            "Trace or conversation summaries lost because the log exporter's spool was full or the file unwritable.",
+            registry=registry,
+        )
+        # The same calls under the OpenTelemetry GenAI metric names (processors.genai.otel_metrics).
+        self.genai_token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Number of input and output tokens used (OTel gen_ai.client.token.usage).",
+            (*GENAI_LABELS, "gen_ai_token_type"),
+            buckets=GENAI_TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.genai_duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "GenAI operation duration (OTel gen_ai.client.operation.duration).",
+            (*GENAI_LABELS, "error_type"),
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.genai_ttfc = Histogram(
+            "gen_ai_client_operation_time_to_first_chunk_seconds",
+            "Time to the first chunk of a streamed response (OTel gen_ai.client.operation.time_to_first_chunk).",
+            GENAI_LABELS,
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.genai_tpoc = Histogram(
+            "gen_ai_client_operation_time_per_output_chunk_seconds",
+            "Mean time per output chunk after the first, one observation per call "
+            "(OTel gen_ai.client.operation.time_per_output_chunk observes every chunk).",
+            GENAI_LABELS,
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=registry,
         )
         # The sidecar's own health.
         self.spans_received = Counter(

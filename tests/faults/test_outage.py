@@ -27,7 +27,7 @@ OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
 
 
 def _loki_span_ids(loki: FakeLoki) -> set[str]:
-    return {entry.metadata["span_id"] for entry in loki.entries.values()}
+    return {entry.metadata.get("span_id") for entry in loki.entries.values()}
 
 
 def _percentile(values: list[float], q: float) -> float:

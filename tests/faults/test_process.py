@@ -38,7 +38,7 @@ def _all_delivered(loki: FakeLoki, tempo: FakeTempo, upstream: Upstream, timeout
     acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
     assert acked_spans and acked_llm
     assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), timeout_s), "spans missing in Tempo"
-    assert loki.wait_until(lambda p: acked_llm <= {e.metadata["span_id"] for e in p.entries.values()}, timeout_s), (
+    assert loki.wait_until(lambda p: acked_llm <= {e.metadata.get("span_id") for e in p.entries.values()}, timeout_s), (
         "prompt lines missing in Loki"
     )
 

@@ -42,11 +42,25 @@ ENRICHER_METRICS = {
     "llm_slo_objective_ratio",
     "otlp_enricher_spans_received_total",
     "otlp_enricher_spans_rejected_total",
+    "llm_cost_source_requests_total",
+    "llm_budget_usd",
+    "otlp_enricher_llm_spans_total",
+    "otlp_enricher_exporter_sent_total",
+    "otlp_enricher_exporter_send_failed_total",
+    "otlp_enricher_exporter_dead_lettered_total",
+    "otlp_enricher_exporter_enqueue_failed_total",
+    "otlp_enricher_spool_bytes",
+    "otlp_enricher_spool_oldest_unsent_age_seconds",
+    "otlp_enricher_label_values_folded_total",
+    "otlp_enricher_redaction_failures_total",
+    "otlp_enricher_trace_rollups_evicted_total",
+    "otlp_enricher_trace_summaries_dropped_total",
 }
 ENRICHER_HISTOGRAMS = {
     "llm_request_duration_seconds",
     "llm_time_to_first_token_seconds",
     "llm_time_per_output_token_seconds",
+    "llm_trace_cost_usd",
 }
 STANDARD_METRICS = {"up"}
 
@@ -151,7 +165,12 @@ def dashboard_exprs(path: Path) -> list[str]:
             yield panel
             yield from panels(panel.get("panels", []))
 
-    return [target["expr"] for panel in panels(dashboard["panels"]) for target in panel.get("targets", [])]
+    return [
+        target["expr"]
+        for panel in panels(dashboard["panels"])
+        for target in panel.get("targets", [])
+        if target.get("datasource", {}).get("type") != "loki"  # LogQL, not PromQL
+    ]
 
 
 def rule_exprs() -> list[str]:

@@ -1,0 +1,43 @@
+"""Small PromQL builders shared by the rule and dashboard generators (strings, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from prometheus_client.utils import floatToGoString
+
+_REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
+_float_to_go: Callable[[float], str] = floatToGoString  # untyped in prometheus_client
+
+
+def quote(value: str) -> str:
+    """A PromQL string literal: backslashes and double quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def selector(equal: Mapping[str, str] | None = None, regex: Mapping[str, str] | None = None) -> str:
+    """``{a="x",b=~"y"}`` from label → value (``=``) and label → regular expression (``=~``); ``""`` if none."""
+    parts = [f"{label}={quote(value)}" for label, value in (equal or {}).items()]
+    parts += [f"{label}=~{quote(pattern)}" for label, pattern in (regex or {}).items()]
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def glob_regex(patterns: Sequence[str]) -> str:
+    """The RE2 alternation that matches what the SLO's fnmatch-style globs match (``*``, ``?``)."""
+    alternatives = []
+    for pattern in patterns:
+        pieces = [
+            ".*" if ch == "*" else "." if ch == "?" else "\\" + ch if ch in _REGEX_SPECIAL else ch for ch in pattern
+        ]
+        alternatives.append("".join(pieces))
+    return "|".join(alternatives)
+
+
+def le_value(bound: float) -> str:
+    """A histogram bound as prometheus_client writes it in ``le`` (``10`` → ``10.0``)."""
+    return _float_to_go(bound)
+
+
+def number(value: float) -> str:
+    """A float written short and exactly enough for a rule (``0.144``, ``5``, ``86400``)."""
+    return f"{value:.10g}"

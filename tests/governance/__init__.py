@@ -1,0 +1,1 @@
+"""Tests of the rule and dashboard generators (otlp_enricher.governance)."""
