@@ -763,11 +763,9 @@ def _redaction(node: _Node) -> RedactionSettings:
         enabled=node.boolean("enabled", True),
         scrubbers=tuple(name for name in scrubbers if name in BUILTIN_SCRUBBERS),
         patterns=tuple(patterns),
-        user_id=node.string("user_id", "keep", USER_ID_MODES),
+        user_id=node.string("user_id", "hash", USER_ID_MODES),
         hash_key=node.string("hash_key"),
         apply_to=tuple(apply_to),
     )
-    if settings.user_id == "hash" and not settings.hash_key:
-        node.error(_join(node.path, "hash_key"), "is required when user_id is hash (e.g. ${env:USER_ID_HASH_KEY})")
     node.done()
     return settings

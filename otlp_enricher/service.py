@@ -27,9 +27,11 @@ from otlp_enricher.processor.slo import SloEvaluator
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.receiver.http import HttpReceiver
 from otlp_enricher.semconv.extract import CallExtractor, label_sources
+from otlp_enricher.storage_files import make_private_dir
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 from otlp_enricher.telemetry.server import TelemetryServer
+from otlp_enricher.userid_key import resolve_redaction
 
 
 def build_metrics(config: Config, registry: CollectorRegistry) -> Metrics:
@@ -74,7 +76,7 @@ def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter
     storage = config.storage
     directory = storage.directory
     fsync = storage.fsync != "never"
-    redactor = Redactor(config.redaction)
+    redactor = Redactor(resolve_redaction(config.redaction, directory))
     span_exporters: list[SpanExporter] = []
     call_exporters: list[CallExporter] = []
     if config.exporters.tempo is None:
@@ -95,7 +97,7 @@ class Service:
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = build_metrics(config, self.registry)
-        config.storage.directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(config.storage.directory)
         span_exporters, call_exporters = build_exporters(config, self.metrics)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
         self.pipeline = build_pipeline(config, self.metrics, (), span_exporters, call_exporters)

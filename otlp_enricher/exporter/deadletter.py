@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from otlp_enricher.storage_files import make_private_dir, open_private
+
 
 class DeadLetterFile:
     """Append-only JSON lines of refused batches, fsynced per line."""
@@ -41,8 +43,8 @@ class DeadLetterFile:
             await asyncio.to_thread(self._append, line + b"\n")
 
     def _append(self, line: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab") as stream:
+        make_private_dir(self.path.parent)
+        with open_private(self.path, "ab") as stream:
             stream.write(line)
             stream.flush()
             os.fsync(stream.fileno())

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from otlp_enricher.storage_files import make_private_dir, open_private, open_private_fd
+
 _HEADER = struct.Struct("<IIQI")
 HEADER_BYTES = _HEADER.size
 _SUFFIX = ".wal"
@@ -112,7 +114,7 @@ class Spool:
 
     def open(self) -> Recovery:
         """Create or recover the spool; returns what the last run left unsent."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.directory)
         self._committed = self._load_committed()
         for path in sorted(self.directory.glob("*" + _SUFFIX)):
             segment = int(path.stem)
@@ -170,7 +172,7 @@ class Spool:
         return self.directory / f"{segment:016d}{_SUFFIX}"
 
     def _open_segment(self, segment: int) -> None:
-        self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = open_private_fd(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         self._segment = segment
         self._sizes.setdefault(segment, 0)
         if self._fsync != "never":
@@ -300,7 +302,8 @@ class Spool:
         self.bytes -= batch.frame_bytes
         self._oldest_ns = None
         tmp = self.directory / (_COMMITTED + ".tmp")
-        tmp.write_text(f"{batch.end.segment} {batch.end.offset}\n", "ascii")
+        with open_private(tmp, "wb") as stream:
+            stream.write(f"{batch.end.segment} {batch.end.offset}\n".encode("ascii"))
         os.replace(tmp, self.directory / _COMMITTED)
         for segment in [seg for seg in list(self._sizes) if seg < batch.end.segment]:
             del self._sizes[segment]
