@@ -30,6 +30,8 @@ from otlp_enricher.processor.redaction import (
     validate_pattern,
 )
 from otlp_enricher.processor.slo import SloSpec
+from otlp_enricher.security.auth import BearerTokenConfig, ServerAuthConfig
+from otlp_enricher.security.tls import TLS_VERSIONS, ServerTlsConfig
 from otlp_enricher.semconv.extract import UsageSemantics
 from otlp_enricher.semconv.keys import is_forbidden_label_key
 
@@ -67,18 +69,30 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class GrpcReceiverConfig:
-    """``receivers.otlp.protocols.grpc``."""
+    """``receivers.otlp.protocols.grpc``; ``max_connections`` 0 = a share of the fd limit."""
 
     endpoint: Endpoint
     max_recv_msg_size_mib: int = 64
+    tls: ServerTlsConfig | None = None
+    auth: ServerAuthConfig | None = None
+    max_concurrent_requests: int = 16
+    max_connections: int = 0
+    idle_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class HttpReceiverConfig:
-    """``receivers.otlp.protocols.http``."""
+    """``receivers.otlp.protocols.http``; ``max_connections`` 0 = a share of the fd limit."""
 
     endpoint: Endpoint
     max_request_body_size_mib: int = 64
+    tls: ServerTlsConfig | None = None
+    auth: ServerAuthConfig | None = None
+    max_concurrent_requests: int = 8
+    max_connections: int = 0
+    read_header_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    idle_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +135,13 @@ class GenaiProcessorConfig:
 
 @dataclass(frozen=True, slots=True)
 class PrometheusExporterConfig:
-    """``exporters.prometheus``: where ``/metrics``, ``/healthz`` and ``/readyz`` are served."""
+    """``exporters.prometheus``: where ``/metrics``, ``/healthz`` and ``/readyz`` are served;
+    ``auth`` guards ``/metrics`` only (probes stay open)."""
 
     endpoint: Endpoint
+    tls: ServerTlsConfig | None = None
+    auth: ServerAuthConfig | None = None
+    max_connections: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +413,15 @@ class _Node:
 
         return self._typed(key, default, check, f"a whole number from {minimum} up")
 
+    def duration(self, key: str, default_s: float, minimum_s: float = 0.0) -> float:
+        """A Collector duration (``"30s"``, ``"1m30s"``, ``"500ms"``) or a number of seconds."""
+
+        def check(value: Any) -> float | None:
+            seconds = parse_duration(value)
+            return seconds if seconds is not None and seconds >= minimum_s else None
+
+        return self._typed(key, default_s, check, f"a duration such as 30s or 1m, from {minimum_s:g}s up")
+
     def boolean(self, key: str, default: bool) -> bool:
         return self._typed(key, default, lambda v: v if isinstance(v, bool) else None, "true or false")
 
@@ -443,6 +470,29 @@ class _Node:
                 self.error(_join(self.path, str(key)), "unknown key")
 
 
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds of a Go-style duration string or a plain number; ``None`` when malformed."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) and value >= 0 else None
+    if not isinstance(value, str) or not value:
+        return None
+    text, total, position = value.strip(), 0.0, 0
+    if text == "0":
+        return 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    return total if position == len(text) and position else None
+
+
 def parse_endpoint(value: str) -> Endpoint | None:
     """``host:port`` or ``[v6]:port`` → :class:`Endpoint`; ``None`` when malformed."""
     match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\s\[\]]*):(\d{1,5})", value.strip())
@@ -464,11 +514,29 @@ def _receivers(node: _Node) -> ReceiversConfig:
     grpc = http = None
     if protocols.has("grpc"):
         g = protocols.child("grpc")
-        grpc = GrpcReceiverConfig(g.endpoint("endpoint", "0.0.0.0:4317"), g.integer("max_recv_msg_size_mib", 64, 1))
+        grpc = GrpcReceiverConfig(
+            g.endpoint("endpoint", "0.0.0.0:4317"),
+            g.integer("max_recv_msg_size_mib", 64, 1),
+            tls=_server_tls(g, grpc=True),
+            auth=_server_auth(g),
+            max_concurrent_requests=g.integer("max_concurrent_requests", 16, 1),
+            max_connections=g.integer("max_connections", 0, 0),
+            idle_timeout_s=g.duration("idle_timeout", 60.0, 0.1),
+        )
         g.done()
     if protocols.has("http"):
         h = protocols.child("http")
-        http = HttpReceiverConfig(h.endpoint("endpoint", "0.0.0.0:4318"), h.integer("max_request_body_size_mib", 64, 1))
+        http = HttpReceiverConfig(
+            h.endpoint("endpoint", "0.0.0.0:4318"),
+            h.integer("max_request_body_size_mib", 64, 1),
+            tls=_server_tls(h),
+            auth=_server_auth(h),
+            max_concurrent_requests=h.integer("max_concurrent_requests", 8, 1),
+            max_connections=h.integer("max_connections", 0, 0),
+            read_header_timeout_s=h.duration("read_header_timeout", 10.0, 0.1),
+            read_timeout_s=h.duration("read_timeout", 30.0, 0.1),
+            idle_timeout_s=h.duration("idle_timeout", 60.0, 0.1),
+        )
         h.done()
     if grpc is None and http is None:
         protocols.error(protocols.path, "expected at least one of grpc, http")
@@ -476,6 +544,61 @@ def _receivers(node: _Node) -> ReceiversConfig:
     otlp.done()
     node.done()
     return ReceiversConfig(grpc, http)
+
+
+def _server_tls(listener: _Node, grpc: bool = False) -> ServerTlsConfig | None:
+    """``tls`` of a listener (configtls): cert and key required, TLS 1.2 or 1.3."""
+    if not listener.has("tls"):
+        return None
+    node = listener.child("tls")
+    versions = ("1.2",) if grpc else tuple(TLS_VERSIONS)
+    tls = ServerTlsConfig(
+        cert_file=node.required_string("cert_file"),
+        key_file=node.required_string("key_file"),
+        client_ca_file=node.string("client_ca_file"),
+        min_version=node.string("min_version", "1.2", versions),  # grpcio exposes no minimum version
+        reload_interval_s=node.duration("reload_interval", 0.0, 0.0),
+    )
+    for key in ("cert_file", "key_file", "client_ca_file"):
+        value = getattr(tls, key)
+        if value and not os.path.isfile(value):
+            node.error(_join(node.path, key), "expected a readable file, which this path is not")
+    node.done()
+    return tls
+
+
+def _server_auth(listener: _Node) -> ServerAuthConfig | None:
+    """``auth`` of a listener: ``bearer_token: {token | filename, scheme}`` or ``basic: {htpasswd_file}``."""
+    if not listener.has("auth"):
+        return None
+    node = listener.child("auth")
+    config: ServerAuthConfig | None = None
+    if node.has("bearer_token"):
+        bearer = node.child("bearer_token")
+        token_config = BearerTokenConfig(
+            token=bearer.string("token"), filename=bearer.string("filename"), scheme=bearer.string("scheme", "Bearer")
+        )
+        if bool(token_config.token) == bool(token_config.filename):
+            bearer.error(bearer.path, "expected exactly one of token, filename")
+        elif token_config.filename and not os.path.isfile(token_config.filename):
+            bearer.error(_join(bearer.path, "filename"), "expected a readable file, which this path is not")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9._~+/-]*", token_config.scheme):
+            bearer.error(_join(bearer.path, "scheme"), "expected an HTTP auth scheme name such as Bearer")
+        bearer.done()
+        config = ServerAuthConfig(bearer_token=token_config)
+    if node.has("basic"):
+        basic = node.child("basic")
+        htpasswd = basic.required_string("htpasswd_file")
+        if htpasswd and not os.path.isfile(htpasswd):
+            basic.error(_join(basic.path, "htpasswd_file"), "expected a readable file, which this path is not")
+        basic.done()
+        if config is not None:
+            node.error(node.path, "expected one of bearer_token, basic, not both")
+        config = ServerAuthConfig(htpasswd_file=htpasswd)
+    if config is None:
+        node.error(node.path, "expected bearer_token or basic")
+    node.done()
+    return config
 
 
 def _genai(processors: _Node) -> GenaiProcessorConfig:
@@ -619,7 +742,12 @@ def _buckets(node: _Node) -> BucketsConfig:
 
 def _exporters(node: _Node) -> ExportersConfig:
     prometheus = node.child("prometheus")
-    prometheus_config = PrometheusExporterConfig(prometheus.endpoint("endpoint", "0.0.0.0:9464"))
+    prometheus_config = PrometheusExporterConfig(
+        prometheus.endpoint("endpoint", "0.0.0.0:9464"),
+        tls=_server_tls(prometheus),
+        auth=_server_auth(prometheus),
+        max_connections=prometheus.integer("max_connections", 0, 0),
+    )
     prometheus.done()
     loki = _loki(node.child("loki")) if node.has("loki") else None
     tempo = _tempo(node.child("tempo")) if node.has("tempo") else None

@@ -104,7 +104,7 @@ class Service:
         receivers = config.receivers
         self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
         self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics) if receivers.http else None
-        self.telemetry = TelemetryServer(config.exporters.prometheus.endpoint, self.registry, self.ready)
+        self.telemetry = TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics)
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()

@@ -128,6 +128,18 @@ class Metrics:
             ("transport", "result"),
             registry=registry,
         )
+        self.auth_failures = Counter(
+            "otlp_enricher_auth_failures_total",
+            "Requests refused for a missing or wrong credential (gRPC UNAUTHENTICATED, HTTP 401), by listener.",
+            ("listener",),
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "otlp_enricher_connections_refused_total",
+            "Connections closed at once because the listener already held max_connections, by listener.",
+            ("listener",),
+            registry=registry,
+        )
         self.labels_folded = Counter(
             "otlp_enricher_label_values_folded_total",
             "Label values replaced by 'other' because the label reached its cap of distinct values.",
