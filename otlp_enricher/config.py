@@ -1,7 +1,11 @@
 """The whole configuration: YAML in the Collector's vocabulary, loaded and validated once at start.
 
 Every problem is reported together, each as ``key.path: expected …, got …``; unknown keys are
-errors; ``${env:NAME}`` and ``${env:NAME:-default}`` are expanded in every string value. With no
+errors; ``${env:NAME}`` and ``${env:NAME:-default}`` are expanded in every string value after the
+YAML is parsed, as plain text (a value that is wholly one variable becomes a number or boolean only
+when it is spelled as one; it is never parsed as YAML, so ``@``, ``{`` or ``null`` stay text). No
+problem message echoes a value under a secret-bearing key (``password``, ``token``, ``auth``,
+``headers``, ``hash_key`` …) or the userinfo of a URL: those are described by kind only. With no
 file at all the embedded ``default-config.yaml`` runs the sidecar with no other service: OTLP on
 4317/4318, metrics on 9464, prompt logs and spans written as JSON lines under ``storage.directory``.
 This is the only module that reads the environment.
@@ -9,6 +13,7 @@ This is the only module that reads the environment.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -254,6 +259,7 @@ class Config:
     service: ServiceConfig
     source: str = DEFAULT_CONFIG_RESOURCE
     redaction: RedactionSettings = field(default_factory=RedactionSettings)
+    warnings: tuple[str, ...] = ()
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -275,7 +281,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError([f"{source}: not valid YAML ({error})"]) from error
+        raise ConfigError([f"{source}: not valid YAML ({_yaml_problem(error)})"]) from None
     if raw is None:
         raw = {}
     errors: list[str] = []
@@ -297,7 +303,31 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     root.done()
     if errors:
         raise ConfigError(errors)
-    return config
+    return dataclasses.replace(config, warnings=tuple(credential_warnings(config)))
+
+
+def credential_warnings(config: Config) -> list[str]:
+    """Credentials that would travel in clear text: Loki auth or auth-like headers over ``http://``,
+    Tempo headers over an insecure connection. Each names the key, never the credential."""
+    warnings: list[str] = []
+    loki = config.exporters.loki
+    if loki is not None and loki.endpoint.lower().startswith("http://"):
+        sent = [
+            name
+            for name, present in (
+                ("auth.basic", bool(loki.basic_username or loki.basic_password)),
+                ("auth.bearer_token", bool(loki.bearer_token)),
+                ("headers", any(is_secret_path(header) for header in loki.headers)),
+            )
+            if present
+        ]
+        if sent:
+            warnings.append(f"exporters.loki: {', '.join(sent)} sent in clear text over http://; use https://")
+    tempo = config.exporters.tempo
+    clear = tempo is not None and (tempo.tls.insecure or tempo.endpoint.lower().startswith("http://"))
+    if tempo is not None and clear and any(is_secret_path(header) for header in tempo.headers):
+        warnings.append("exporters.tempo: headers with credentials sent in clear text; enable TLS")
+    return warnings
 
 
 def _expand_env(value: Any, path: str, environ: Mapping[str, str], errors: list[str]) -> Any:
@@ -314,13 +344,48 @@ def _expand_env(value: Any, path: str, environ: Mapping[str, str], errors: list[
 
         expanded = _ENV_PATTERN.sub(substitute, value)
         if expanded != value and _ENV_PATTERN.fullmatch(value):
-            return yaml.safe_load(expanded) if expanded else expanded  # typed like the Collector does
+            return _scalar(expanded)
         return expanded
     if isinstance(value, dict):
         return {key: _expand_env(item, _join(path, str(key)), environ, errors) for key, item in value.items()}
     if isinstance(value, list):
         return [_expand_env(item, f"{path}[{index}]", environ, errors) for index, item in enumerate(value)]
     return value
+
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_SECRET_KEY = re.compile(r"password|passwd|token|secret|auth|headers|hash_key|api[_-]?key|credential|cookie", re.I)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def _scalar(text: str) -> Any:
+    """An environment value that is a whole config value: a number or boolean when spelled as one
+    (so ``max_lines: ${env:N}`` works), otherwise the text itself, never YAML-parsed."""
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return {"true": True, "false": False}.get(text, text)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The problem and its line/column, without PyYAML's snippet of the line (it may hold a secret)."""
+    problem = getattr(error, "problem", None) or type(error).__name__
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(problem)
+
+
+def is_secret_path(path: str) -> bool:
+    """Whether a config key path names a value that must never be echoed (credentials, headers)."""
+    return bool(_SECRET_KEY.search(path))
+
+
+def describe(path: str, value: Any) -> str:
+    """``value`` for a problem message: its kind only under a secret-bearing key, URL userinfo hidden."""
+    if is_secret_path(path):
+        return f"{_kind(value)} (value not shown)"
+    return _USERINFO.sub(r"\1***@", repr(value))
 
 
 def _join(path: str, key: str) -> str:
@@ -374,7 +439,8 @@ class _Node:
             return default
         checked = check(value)
         if checked is None:
-            self.error(_join(self.path, key), f"expected {expected}, got {value!r}")
+            path = _join(self.path, key)
+            self.error(path, f"expected {expected}, got {describe(path, value)}")
             return default
         return checked
 
@@ -430,7 +496,8 @@ class _Node:
         value = default if raw is None else raw
         parsed = parse_endpoint(value) if isinstance(value, str) else None
         if parsed is None:
-            self.error(_join(self.path, key), f"expected host:port, got {value!r}")
+            path = _join(self.path, key)
+            self.error(path, f"expected host:port, got {describe(path, value)}")
             return parse_endpoint(default) or Endpoint("127.0.0.1", 0)
         return parsed
 
@@ -442,16 +509,23 @@ class _Node:
             return (value,)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
-        self.error(_join(self.path, key), f"expected a string or a list of strings, got {value!r}")
+        path = _join(self.path, key)
+        self.error(path, f"expected a string or a list of strings, got {describe(path, value)}")
         return ()
 
     def string_map(self, key: str) -> dict[str, str]:
         value = self.raw(key)
         if value is None:
             return {}
-        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-            return {str(k): v for k, v in value.items()}
-        self.error(_join(self.path, key), f"expected a mapping of strings to strings, got {value!r}")
+        path = _join(self.path, key)
+        if isinstance(value, dict):
+            wrong = [str(k) for k, v in value.items() if not isinstance(v, str)]
+            if not wrong:
+                return {str(k): v for k, v in value.items()}
+            for name in wrong:
+                self.error(f"{path}.{name}", f"expected a string, got {describe(path, value[name])}")
+            return {}
+        self.error(path, f"expected a mapping of strings to strings, got {describe(path, value)}")
         return {}
 
     def list_of_nodes(self, key: str) -> list[_Node]:
@@ -781,8 +855,9 @@ def _tls(node: _Node) -> TlsConfig:
 
 def _loki(node: _Node) -> LokiExporterConfig:
     endpoint = node.required_string("endpoint")
-    if endpoint and not re.match(r"^https?://", endpoint):
-        node.error(_join(node.path, "endpoint"), f"expected an http:// or https:// URL, got {endpoint!r}")
+    if endpoint and not re.match(r"^https?://[^/\s]", endpoint):
+        path = _join(node.path, "endpoint")
+        node.error(path, f"expected an http:// or https:// URL, got {describe(path, endpoint)}")
     auth = node.child("auth")
     basic = auth.child("basic")
     batch = node.child("batch")

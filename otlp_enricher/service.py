@@ -138,6 +138,8 @@ class Service:
             await self.pipeline.shutdown(1.0)
             raise
         self._started = True
+        for warning in self.config.warnings:
+            self._log.warning("insecure_credentials", detail=warning)
         self._log.info(
             "service_started",
             config=self.config.source,
