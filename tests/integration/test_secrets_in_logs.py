@@ -24,7 +24,9 @@ def _post(address: str, token: str) -> int:
     body = request([span(openai_chat(input_tokens=5, output_tokens=1))]).SerializeToString()
     headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
     connection.request("POST", "/v1/traces", body, headers)
-    status = connection.getresponse().status
+    response = connection.getresponse()
+    response.read()
+    status = response.status
     connection.close()
     return status
 

@@ -33,12 +33,14 @@ class Secured:
 
 
 @contextmanager
-def secured(config_text: str, environ: dict[str, str] | None = None) -> Iterator[Secured]:
+def secured(
+    config_text: str, environ: dict[str, str] | None = None, exporter: RecordingExporter | None = None
+) -> Iterator[Secured]:
     """Start gRPC, HTTP and the telemetry server of ``config_text`` (endpoints should use port 0)."""
     config = parse_config(config_text, "test.yaml", environ or {})
     registry = CollectorRegistry()
     metrics = build_metrics(config, registry)
-    exporter = RecordingExporter()
+    exporter = exporter or RecordingExporter()
     pipeline = build_pipeline(config, metrics, (), [exporter], ())
     assert config.receivers.grpc is not None and config.receivers.http is not None
     loop = LoopThread()

@@ -233,7 +233,9 @@ exporters: {{prometheus: {{endpoint: 127.0.0.1:0, auth: {{basic: {{htpasswd_file
         connection.close()
         connection = http.client.HTTPConnection("127.0.0.1", running.metrics_port, timeout=10)
         connection.request("GET", "/metrics", headers={"Authorization": _basic("scraper", "pw-123")})
-        assert connection.getresponse().status == 200
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200
         connection.close()
         assert running.value("otlp_enricher_auth_failures_total", listener="prometheus") == 1
 
