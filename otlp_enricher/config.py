@@ -116,6 +116,7 @@ class LabelsConfig:
     max_values_per_label: int = 100
     max_values: Mapping[str, int] = field(default_factory=dict)
     max_value_length: int = 128
+    max_series: int = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -785,6 +786,7 @@ def _labels(node: _Node) -> LabelsConfig:
         max_values_per_label=node.integer("max_values_per_label", 100, 1),
         max_values=max_values,
         max_value_length=node.integer("max_value_length", 128, 8),
+        max_series=node.integer("max_series", 50_000, 1000),
     )
     node.done()
     return labels

@@ -20,7 +20,7 @@ from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.exporter.tempo import TempoExporter
 from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
-from otlp_enricher.processor.cardinality import CardinalityGuard
+from otlp_enricher.processor.cardinality import CardinalityGuard, SeriesBudget
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.processor.slo import SloEvaluator
@@ -66,7 +66,8 @@ def build_pipeline(
     )
     extractor = CallExtractor(genai.usage, label_sources(labels.allow))
     enricher = Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
-    connector = MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)
+    budget = SeriesBudget(labels.max_series, metrics.series_budget_folded.inc)
+    connector = MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos, budget)
     return Pipeline(extractor, enricher, metrics, [connector, *extra_sinks], span_exporters, call_exporters)
 
 

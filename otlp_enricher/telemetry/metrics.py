@@ -146,6 +146,22 @@ class Metrics:
             ("label",),
             registry=registry,
         )
+        self.series_budget_folded = Counter(
+            "otlp_enricher_series_budget_folded_total",
+            "LLM calls whose label combination was folded into 'other' because the llm_* series budget "
+            "(processors.genai.labels.max_series) was spent.",
+            registry=registry,
+        )
+        self.llm_series = Gauge(
+            "otlp_enricher_llm_series",
+            "Series the llm_* families hold (histogram buckets counted), against processors.genai.labels.max_series.",
+            registry=registry,
+        )
+        self.loki_stream_labels_folded = Counter(
+            "otlp_enricher_loki_stream_labels_folded_total",
+            "Prompt log lines whose stream labels were folded into 'other' (per-label cap or stream budget).",
+            registry=registry,
+        )
         self.prompt_logs = Counter(
             "otlp_enricher_prompt_logs_total",
             "Prompt log records accepted by a log exporter.",
