@@ -1,7 +1,20 @@
 # otlp-enricher image. Pipeline position: Collector ──OTLP :4317/:4318──▶ [otlp-enricher]
 #   ──▶ /metrics :9464 (Prometheus), Loki push, Tempo OTLP.
 # Build: docker build -t otlp-enricher .   Run: docker run -v ./config.yaml:/etc/otlp-enricher/config.yaml …
-FROM python:3.11-slim
+# The native data plane (native/, Rust) is compiled in a build stage; the runtime image holds
+# only the wheel's contents, no toolchain.
+FROM rust:1-slim-bookworm AS rust
+FROM python:3.11-slim-bookworm AS build
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+ENV PATH=/usr/local/cargo/bin:$PATH RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml README.md /src/
+COPY native /src/native
+COPY otlp_enricher /src/otlp_enricher
+RUN pip wheel --no-deps --wheel-dir /wheels /src
+
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -17,9 +30,8 @@ RUN groupadd --system --gid 10001 otlp-enricher \
  && mkdir -p /var/lib/otlp-enricher /etc/otlp-enricher \
  && chown otlp-enricher:otlp-enricher /var/lib/otlp-enricher
 
-COPY pyproject.toml README.md /src/
-COPY otlp_enricher /src/otlp_enricher
-RUN pip install /src && rm -rf /src
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels
 
 COPY deploy/otlp-enricher/config.yaml /etc/otlp-enricher/config.yaml
 

@@ -5,4 +5,10 @@ The package is laid out as the pipeline it runs (see ``service.py`` for the wiri
 → ``exporter`` (Loki, Tempo, local files).
 """
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:
+    # The version is written once, in pyproject.toml; the installed metadata carries it here.
+    __version__ = metadata.version("otlp-enricher")
+except metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"

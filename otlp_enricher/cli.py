@@ -1,29 +1,50 @@
 """``otlp-enricher``: serve, check-config, prices, replay. The only place that calls ``sys.exit``.
 
-Exit codes: 0 success, 1 the work failed (bad input file, unreachable endpoint), 2 bad usage or an
-invalid configuration.
+Exit codes (also in ``--help`` and the README): 0 success; 1 the work failed (nothing replayable,
+unreachable endpoint, start-up failure); 2 bad usage or an invalid configuration; 3 a port to
+listen on is taken or not permitted; 141 stdout closed early (piped to ``head``), as a tool
+killed by SIGPIPE would.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import gc
+import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 
 import grpc
 import orjson
 
-from otlp_enricher.config import Config, ConfigError, load_config
+from otlp_enricher import __version__
+from otlp_enricher.config import Config, ConfigError, Endpoint, load_config
 from otlp_enricher.model import Tokens
 from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.telemetry.logging import configure_logging, get_logger
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PORT_TAKEN, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 141
+_EXIT_CODES = """exit codes:
+  0    success
+  1    the work failed (nothing replayable, unreachable endpoint, start-up failure)
+  2    bad usage or an invalid configuration
+  3    a port to listen on is taken or not permitted (the message names the port and config key)
+  141  stdout was closed early (e.g. piped to head)"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="otlp-enricher", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="otlp-enricher",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the sidecar (embedded default config without --config)")
@@ -73,13 +94,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(getattr(args, "config", None))
     except ConfigError as error:
         print(str(error), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     configure_logging(config.service.logs.level, config.service.logs.encoding)
     if args.command == "serve":
         return _serve(config)
-    if args.command == "prices":
-        return _prices(config, args)
-    return _replay(config, args)
+    try:
+        code = _prices(config, args) if args.command == "prices" else _replay(config, args)
+        sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
+    except BrokenPipeError:
+        # The reader (head, less) has gone: stop quietly. stdout now points at /dev/null so the
+        # interpreter's own flush at exit does not raise again (Python docs, "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
 
 
 def _summary(config: Config) -> str:
@@ -99,8 +126,15 @@ def _serve(config: Config) -> int:
     disable_created()
 
     log = get_logger("cli")
+    listeners = _listeners(config)
+    problem = _port_problem(listeners)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_PORT_TAKEN
+    started = False
 
     async def run() -> None:
+        nonlocal started
         service = Service(config)
         loop = asyncio.get_running_loop()
         stopping: list[asyncio.Task[None]] = []
@@ -112,14 +146,77 @@ def _serve(config: Config) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop, signum)
         await service.start()
+        started = True
+        # Everything built at start (config, price tables, compiled patterns) is long-lived: move
+        # it out of the collector's sight, and collect young objects less often (the data plane
+        # creates few per span, and a full collection over the start-up heap costs milliseconds).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         await service.wait_stopped()
 
     try:
         asyncio.run(run())
-    except OSError as error:
-        log.error("start_failed", error=str(error), hint="is another process using the port?")
-        return 1
-    return 0
+    except (OSError, RuntimeError) as error:  # grpc reports a failed bind as RuntimeError
+        if started:
+            raise
+        # Taken between the check above and the bind: name it the same way.
+        problem = _port_problem(listeners)
+        print(problem or f"otlp-enricher: start failed: {error}", file=sys.stderr)
+        return EXIT_PORT_TAKEN if problem else EXIT_FAILED
+    return EXIT_OK
+
+
+def _listeners(config: Config) -> list[tuple[str, Endpoint]]:
+    """Every endpoint ``serve`` listens on, with its config key."""
+    receivers = config.receivers
+    listeners = []
+    if receivers.grpc is not None:
+        listeners.append(("receivers.otlp.protocols.grpc.endpoint", receivers.grpc.endpoint))
+    if receivers.http is not None:
+        listeners.append(("receivers.otlp.protocols.http.endpoint", receivers.http.endpoint))
+    listeners.append(("exporters.prometheus.endpoint", config.exporters.prometheus.endpoint))
+    return listeners
+
+
+def _port_problem(listeners: Sequence[tuple[str, Endpoint]]) -> str | None:
+    """One line naming the first port that cannot be listened on, and its key; ``None`` if all can.
+
+    Probes with a socket bound the way the servers bind (``SO_REUSEADDR``, no ``SO_REUSEPORT``), so
+    a port held by another process fails here, before any component starts, with a message instead
+    of grpc's traceback. Port 0 (any free port) is never probed.
+    """
+    seen: dict[int, str] = {}
+    for key, endpoint in listeners:
+        if endpoint.port and endpoint.port in seen:
+            return f"otlp-enricher: port {endpoint.port} is configured twice: {seen[endpoint.port]} and {key}"
+        seen[endpoint.port] = key
+        reason = _bind_refused(endpoint)
+        if reason is not None:
+            return (
+                f"otlp-enricher: cannot listen on {endpoint} ({key}): {reason};"
+                f" stop what holds port {endpoint.port} or set another port in {key}"
+            )
+    return None
+
+
+def _bind_refused(endpoint: Endpoint) -> str | None:
+    """Why binding ``endpoint`` is refused (in use, not permitted), or ``None``."""
+    if endpoint.port == 0:
+        return None
+    try:
+        addresses = socket.getaddrinfo(endpoint.host or None, endpoint.port, type=socket.SOCK_STREAM)
+    except OSError:
+        return None  # an unresolvable host is the server's to report
+    for family, kind, proto, _, address in addresses:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as error:
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                return error.strerror or str(error)
+    return None
 
 
 def _prices(config: Config, args: argparse.Namespace) -> int:
@@ -148,7 +245,7 @@ def _prices(config: Config, args: argparse.Namespace) -> int:
 
 
 def _replay(config: Config, args: argparse.Namespace) -> int:
-    from otlp_enricher.replay import replay_report, replay_to
+    from otlp_enricher.replay import NothingToReplay, replay_report, replay_to
 
     try:
         if args.to:
@@ -156,7 +253,7 @@ def _replay(config: Config, args: argparse.Namespace) -> int:
             print(f"sent {spans} spans to {args.to}")
             return 0
         report = replay_report(config, args.files)
-    except (OtlpDecodeError, OSError) as error:
+    except (NothingToReplay, OtlpDecodeError, OSError) as error:
         print(f"replay failed: {error}", file=sys.stderr)
         return 1
     except grpc.RpcError as error:

@@ -39,6 +39,7 @@ from otlp_enricher.security.auth import BearerTokenConfig, ServerAuthConfig
 from otlp_enricher.security.tls import TLS_VERSIONS, ServerTlsConfig
 from otlp_enricher.semconv.extract import UsageSemantics
 from otlp_enricher.semconv.keys import is_forbidden_label_key
+from otlp_enricher.semconv.scopes import ScopeRule, version_key
 
 DEFAULT_CONFIG_RESOURCE = "default-config.yaml"
 _ENV_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -721,9 +722,38 @@ def _pricing(node: _Node) -> PricingSettings:
 
 
 def _usage(node: _Node) -> UsageSemantics:
-    usage = UsageSemantics(frozenset(node.string_list("input_excludes_cache_scopes")))
+    usage = UsageSemantics(
+        frozenset(node.string_list("input_excludes_cache_scopes")),
+        tuple(_scope_rule(item) for item in node.list_of_nodes("scopes")),
+    )
     node.done()
     return usage
+
+
+_INPUT_SEMANTICS = {"includes_cache": True, "excludes_cache": False}
+
+
+def _scope_rule(node: _Node) -> ScopeRule:
+    """One ``usage.scopes`` row: ``{scope, input: includes_cache|excludes_cache, provider?,
+    min_version?, below_version?}``."""
+    scope = node.required_string("scope")
+    if not node.has("input"):
+        node.error(_join(node.path, "input"), "is required (includes_cache or excludes_cache)")
+    semantics = node.string("input", "includes_cache", tuple(_INPUT_SEMANTICS))
+    rule = ScopeRule(
+        scope=scope,
+        input_includes_cache=_INPUT_SEMANTICS[semantics],
+        provider=node.string("provider"),
+        min_version=node.string("min_version"),
+        below_version=node.string("below_version"),
+        evidence=f"config {node.path}",
+    )
+    for key in ("min_version", "below_version"):
+        value = getattr(rule, key)
+        if value and not version_key(value):
+            node.error(_join(node.path, key), f"expected a dotted version such as 1.36.9, got {value!r}")
+    node.done()
+    return rule
 
 
 def _slo(node: _Node) -> SloSpec:

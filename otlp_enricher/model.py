@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["ok", "error"]
-CostSource = Literal["span", "price_table", "override", "unpriced", "none"]
+# "span": a cost the provider or a gateway reported on the span; "span_estimate": an
+# instrumentation's own estimate, used only when we cannot price the call; "estimated": our price
+# applied to token counts estimated from the content (the span reported no usage).
+CostSource = Literal["span", "span_estimate", "price_table", "override", "estimated", "unpriced", "none"]
+# Why a call that should have a cost has none.
+UNPRICED_REASONS = ("no_price", "no_usage")
 
 ERROR_REASONS = (
     "rate_limit",
@@ -56,8 +61,8 @@ class LLMCall:
     """One LLM call recognised in a span, plus what the processors derive from it.
 
     The fields up to ``attributes`` are read from the span by ``semconv``; the ones after are
-    filled in by the processors. ``span`` is the protobuf span itself, kept so exporters can enrich
-    it; ``attributes`` its lazy attribute view, kept so content is decoded only by whoever needs it.
+    filled in by the processors. ``span`` is the native scanner's view of the span (what the rules
+    read); ``attributes`` its attribute view, kept so the prompt-log builder can read content.
     """
 
     trace_id: bytes
@@ -77,16 +82,22 @@ class LLMCall:
     ttft_s: float | None = None
     finish_reasons: tuple[str, ...] = ()
     span_cost_usd: float | None = None
+    span_cost_reported: bool = False
     streaming: bool | None = None
+    service_tier: str = ""
+    scope: str = ""
     response_id: str = ""
     user_id: str = ""
     session_id: str = ""
     label_values: dict[str, str] = field(default_factory=dict)
     span: Any = None
     attributes: Any = None
+    ordinal: int = -1  # position of the span in its request: where the exporters write the enrichment
     # Derived by the processors.
     cost_usd: float | None = None
     cost_source: CostSource = "none"
+    unpriced_reason: str = ""
+    tokens_estimated: bool = False
     priced_model: str = ""
     time_per_output_token_s: float | None = None
     output_tokens_per_second: float | None = None

@@ -13,10 +13,12 @@ import asyncio
 from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from otlp_enricher.dataplane import Scanner, split, validate
 from otlp_enricher.model import LLMCall, SpanRejected
-from otlp_enricher.processor.dedupe import RecentCalls
+from otlp_enricher.processor.cost import CostPolicy
+from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
 from otlp_enricher.processor.errors import classify_error
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.rates import output_tokens_per_second, time_per_output_token
@@ -24,6 +26,10 @@ from otlp_enricher.processor.slo import SloEvaluator
 from otlp_enricher.semconv.attributes import Attributes
 from otlp_enricher.semconv.extract import CallExtractor, error_evidence, service_name
 from otlp_enricher.telemetry.metrics import Metrics
+
+PART_BYTES = 4 << 20
+"""Requests larger than this are processed in parts (see :meth:`Pipeline.export`)."""
+PART_SPANS = 2_000
 
 
 class Backpressure(Exception):
@@ -37,10 +43,9 @@ class Backpressure(Exception):
 
 @dataclass(slots=True)
 class SpanBatch:
-    """One received request: the decoded message, its wire bytes if they came as protobuf, its calls."""
+    """One received request: its protobuf bytes (``ExportTraceServiceRequest``) and its LLM calls."""
 
-    request: Any
-    raw: bytes | None
+    raw: bytes
     calls: list[LLMCall]
     span_count: int
 
@@ -83,11 +88,22 @@ class ExportOutcome:
     span_count: int
     rejected: Tally[str] = field(default_factory=Tally)
     first_problem: str = ""
+    redactions: dict[str, int] = field(default_factory=dict)  # scrubbed as scanned, per scrubber
+    redaction_failures: int = 0
 
     @property
     def rejected_count(self) -> int:
         """How many spans to report in ``partial_success.rejected_spans``."""
         return sum(self.rejected.values())
+
+    def add(self, other: ExportOutcome) -> None:
+        """Fold in the outcome of another part of the same request."""
+        self.span_count += other.span_count
+        self.rejected.update(other.rejected)
+        self.first_problem = self.first_problem or other.first_problem
+        for scrubber, count in other.redactions.items():
+            self.redactions[scrubber] = self.redactions.get(scrubber, 0) + count
+        self.redaction_failures += other.redaction_failures
 
     def message(self) -> str:
         """The ``partial_success.error_message``: counts by reason and the first problem seen."""
@@ -101,29 +117,16 @@ class Enricher:
     """Runs the pure processors over one call; everything configurable was decided in ``__init__``."""
 
     def __init__(self, prices: PriceBook, slos: SloEvaluator, prefer_span_cost: bool) -> None:
-        self._prices = prices
+        self._cost = CostPolicy(prices, prefer_span_cost)
         self._slos = slos
-        self._prefer_span_cost = prefer_span_cost
 
     def enrich(self, call: LLMCall) -> None:
         """Fill in the derived fields of ``call``."""
         if call.status == "error":
             texts, http_status = error_evidence(call)
             call.error_reason = classify_error(texts, http_status)
+        self._cost.apply(call)
         tokens = call.tokens
-        if call.span_cost_usd is not None and (self._prefer_span_cost or tokens is None):
-            call.cost_usd = call.span_cost_usd
-            call.cost_source = "span"
-        elif tokens is not None and tokens.total > 0:
-            card = self._prices.card(call.provider, call.model, call.start_ns)
-            if card is None and call.request_model and call.request_model != call.model:
-                card = self._prices.card(call.provider, call.request_model, call.start_ns)
-            if card is None:
-                call.cost_source = "unpriced"
-            else:
-                call.cost_usd = card.cost(tokens)
-                call.cost_source = card.source
-                call.priced_model = card.model_id
         if tokens is not None:
             call.time_per_output_token_s = time_per_output_token(call.duration_s, call.ttft_s, tokens.output)
             call.output_tokens_per_second = output_tokens_per_second(call.duration_s, call.ttft_s, tokens.output)
@@ -135,6 +138,7 @@ class Pipeline:
 
     def __init__(
         self,
+        scanner: Scanner,
         extractor: CallExtractor,
         enricher: Enricher,
         metrics: Metrics,
@@ -142,6 +146,7 @@ class Pipeline:
         span_exporters: Sequence[SpanExporter],
         call_exporters: Sequence[CallExporter],
     ) -> None:
+        self._scanner = scanner
         self._extractor = extractor
         self._enricher = enricher
         self._metrics = metrics
@@ -149,45 +154,69 @@ class Pipeline:
         self._span_exporters = tuple(span_exporters)
         self._call_exporters = tuple(call_exporters)
         self._recent = RecentCalls()
+        self._precedence = ScopePrecedence()
 
-    def recognise(self, request: Any) -> tuple[list[LLMCall], ExportOutcome]:
-        """Extract and enrich every LLM call of ``request``; no I/O, no metrics."""
+    def recognise(self, raw: bytes) -> tuple[list[LLMCall], ExportOutcome]:
+        """Scan ``raw`` (raises :class:`OtlpDecodeError`), extract and enrich every LLM call; no I/O,
+        no metrics."""
+        scan = self._scanner.scan(raw)
         calls: list[LLMCall] = []
-        outcome = ExportOutcome(span_count=0)
+        outcome = ExportOutcome(scan.span_count, redactions=scan.redactions, redaction_failures=scan.redaction_failures)
         extract = self._extractor.extract
         enrich = self._enricher.enrich
-        for resource_spans in request.resource_spans:
-            resource = Attributes(resource_spans.resource.attributes)
-            service = service_name(resource)
-            for scope_spans in resource_spans.scope_spans:
-                scope = scope_spans.scope.name
-                for span in scope_spans.spans:
-                    outcome.span_count += 1
-                    try:
-                        call = extract(span, resource, scope, service)
-                    except SpanRejected as rejected:
-                        outcome.rejected[rejected.reason] += 1
-                        if not outcome.first_problem:
-                            outcome.first_problem = f"span {span.span_id.hex()}: {rejected.detail}"
-                        continue
-                    if call is not None:
-                        enrich(call)
-                        calls.append(call)
+        resources: dict[int, tuple[Attributes, str]] = {}
+        for span in scan.spans:
+            found = resources.get(span.resource)
+            if found is None:
+                attributes = Attributes(scan.resources[span.resource])
+                found = resources[span.resource] = (attributes, service_name(attributes))
+            resource, service = found
+            try:
+                call = extract(span, resource, span.scope_name, service, span.scope_version)
+            except SpanRejected as rejected:
+                outcome.rejected[rejected.reason] += 1
+                if not outcome.first_problem:
+                    outcome.first_problem = f"span {span.span_id.hex()}: {rejected.detail}"
+                continue
+            if call is not None:
+                call.ordinal = span.ordinal
+                enrich(call)
+                calls.append(call)
         return calls, outcome
 
-    async def export(self, request: Any, raw: bytes | None, transport: str) -> ExportOutcome:
-        """Process one request; raises :class:`Backpressure` when an exporter cannot take it now."""
-        calls, outcome = self.recognise(request)
-        batch = SpanBatch(request, raw, calls, outcome.span_count)
+    async def export(self, raw: bytes, transport: str) -> ExportOutcome:
+        """Process one serialised request; raises :class:`OtlpDecodeError` for malformed bytes and
+        :class:`Backpressure` when an exporter cannot take it now.
+
+        A large request is validated whole, then processed in parts of at most ``PART_SPANS``
+        spans, yielding to the event loop between parts: memory stays a few times the request's
+        size and other requests are not stalled behind it. If a later part meets backpressure the
+        sender retries the whole request; the parts already taken are then duplicates, which
+        at-least-once delivery allows and the de-duplication of calls absorbs.
+        """
+        if len(raw) <= PART_BYTES:
+            return await self._export_part(raw, transport)
+        validate(raw)
+        outcome = ExportOutcome(0)
+        for part, _ in split(raw, PART_SPANS, PART_BYTES):
+            outcome.add(await self._export_part(part, transport))
+            await asyncio.sleep(0)
+        return outcome
+
+    async def _export_part(self, raw: bytes, transport: str) -> ExportOutcome:
+        calls, outcome = self.recognise(raw)
+        # Metrics and prompt logs take one copy of each call; Tempo keeps (and enriches) every span.
+        fresh = self._recent.fresh(self._precedence.select(calls))
+        batch = SpanBatch(raw, calls, outcome.span_count)
         accepts = [exporter.accept(batch) for exporter in self._span_exporters]
-        if calls:
-            accepts.extend(exporter.accept(calls) for exporter in self._call_exporters)
+        if fresh:
+            accepts.extend(exporter.accept(fresh) for exporter in self._call_exporters)
         if accepts:
             results = await asyncio.gather(*accepts, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-        fresh = [call for call in calls if self._recent.first_time(call)]
+        self._recent.remember(fresh)
         if len(fresh) < len(calls):
             self._metrics.llm_duplicates.inc(len(calls) - len(fresh))
         self._count(fresh, outcome, transport)
@@ -195,9 +224,18 @@ class Pipeline:
             sink.consume(fresh)
         return outcome
 
+    def count_redactions(self, outcome: ExportOutcome) -> None:
+        """Count what scrubbing the content of one scanned request found (and failed on)."""
+        m = self._metrics
+        for scrubber, count in outcome.redactions.items():
+            m.redactions.labels("prompt_log", scrubber).inc(count)
+        if outcome.redaction_failures:
+            m.redaction_failures.labels("prompt_log").inc(outcome.redaction_failures)
+
     def _count(self, calls: Sequence[LLMCall], outcome: ExportOutcome, transport: str) -> None:
         m = self._metrics
         m.spans_received.labels(transport).inc(outcome.span_count)
+        self.count_redactions(outcome)
         for reason, count in outcome.rejected.items():
             m.spans_rejected.labels(reason).inc(count)
         for span_exporter in self._span_exporters:

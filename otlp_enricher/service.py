@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import Config
 from otlp_enricher.connector.metrics import MetricsConnector
+from otlp_enricher.dataplane import Scanner
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
@@ -54,8 +55,13 @@ def build_pipeline(
     extra_sinks: Sequence[CallSink] = (),
     span_exporters: Sequence[SpanExporter] = (),
     call_exporters: Sequence[CallExporter] = (),
+    redactor: Redactor | None = None,
 ) -> Pipeline:
-    """The pipeline every receiver and ``replay`` share: extract → enrich → metrics (+ sinks) → exporters."""
+    """The pipeline every receiver and ``replay`` share: extract → enrich → metrics (+ sinks) → exporters.
+
+    Content is scrubbed as it is scanned when ``processors.redaction`` applies to prompt logs;
+    pass the exporters' ``redactor`` so all outputs share one memory of scrub results.
+    """
     genai = config.genai
     labels = genai.labels
     guard = CardinalityGuard(
@@ -65,27 +71,33 @@ def build_pipeline(
         on_fold=lambda label: metrics.labels_folded.labels(label).inc(),
     )
     extractor = CallExtractor(genai.usage, label_sources(labels.allow))
+    redactor = redactor if redactor is not None else Redactor(config.redaction)
+    scanner = Scanner(
+        (key for attribute_keys in labels.allow.values() for key in attribute_keys),
+        redactor.native if redactor.prompt_logs else None,
+    )
     enricher = Enricher(PriceBook(genai.pricing), SloEvaluator(genai.slos), genai.pricing.prefer_span_cost)
     budget = SeriesBudget(labels.max_series, metrics.series_budget_folded.inc)
     connector = MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos, budget)
-    return Pipeline(extractor, enricher, metrics, [connector, *extra_sinks], span_exporters, call_exporters)
+    return Pipeline(scanner, extractor, enricher, metrics, [connector, *extra_sinks], span_exporters, call_exporters)
 
 
-def build_exporters(config: Config, metrics: Metrics) -> tuple[list[SpanExporter], list[CallExporter]]:
+def build_exporters(
+    config: Config, metrics: Metrics, redactor: Redactor
+) -> tuple[list[SpanExporter], list[CallExporter]]:
     """Loki and Tempo when configured (each with its spool and sender; call ``start`` on them);
     otherwise local JSON-lines files under the storage directory."""
     storage = config.storage
     directory = storage.directory
     fsync = storage.fsync != "never"
-    redactor = Redactor(resolve_redaction(config.redaction, directory))
     span_exporters: list[SpanExporter] = []
     call_exporters: list[CallExporter] = []
     if config.exporters.tempo is None:
-        span_exporters.append(SpanFileExporter(directory, fsync))
+        span_exporters.append(SpanFileExporter(directory, fsync, redactor, metrics))
     else:
         span_exporters.append(TempoExporter(config.exporters.tempo, storage, redactor, metrics))
     if config.exporters.loki is None:
-        call_exporters.append(PromptLogFileExporter(directory, fsync))
+        call_exporters.append(PromptLogFileExporter(directory, fsync, redactor, metrics))
     else:
         call_exporters.append(LokiExporter(config.exporters.loki, storage, redactor, metrics))
     return span_exporters, call_exporters
@@ -99,9 +111,10 @@ class Service:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = build_metrics(config, self.registry)
         make_private_dir(config.storage.directory)
-        span_exporters, call_exporters = build_exporters(config, self.metrics)
+        redactor = Redactor(resolve_redaction(config.redaction, config.storage.directory))
+        span_exporters, call_exporters = build_exporters(config, self.metrics, redactor)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
-        self.pipeline = build_pipeline(config, self.metrics, (), span_exporters, call_exporters)
+        self.pipeline = build_pipeline(config, self.metrics, (), span_exporters, call_exporters, redactor)
         receivers = config.receivers
         self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
         self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics) if receivers.http else None

@@ -10,6 +10,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from otlp_enricher._native import Span as NativeSpan
+from otlp_enricher.dataplane import Scanner
+from otlp_enricher.semconv.attributes import Attributes
+
 START_NS = 1_790_000_000_000_000_000
 
 
@@ -92,3 +96,35 @@ def openai_chat(model: str = "gpt-4o", response_model: str = "gpt-4o-2024-08-06"
     }
     attributes.update({f"gen_ai.usage.{key}": value for key, value in usage.items()})
     return attributes
+
+
+def scanned(
+    message: Span,
+    resource: Mapping[str, Any] | None = None,
+    scope: str = "test",
+    extra_keys: Sequence[str] = (),
+    scope_version: str = "",
+) -> tuple[NativeSpan | None, Attributes]:
+    """``message`` as the extractor sees it: through the native scanner, as the pipeline does.
+
+    Returns ``None`` for a span the scanner does not hand over (not a candidate LLM call).
+    """
+    body = request([message], service=(resource or {}).get("service.name", "checkout"), scope=scope, resource=resource)
+    body.resource_spans[0].scope_spans[0].scope.version = scope_version
+    scan = Scanner(extra_keys).scan(body.SerializeToString())
+    return (scan.spans[0] if scan.spans else None), Attributes(scan.resources[0])
+
+
+def decoded(value: AnyValue) -> Any:
+    """The Python value of a protobuf ``AnyValue`` (lists and dicts for array/kvlist), for assertions."""
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [decoded(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: decoded(kv.value) for kv in value.kvlist_value.values}
+    return None if kind is None else getattr(value, kind)
+
+
+def attributes_of(key_values: Sequence[KeyValue]) -> Attributes:
+    """A protobuf attribute list as the rules' :class:`Attributes` view, for assertions."""
+    return Attributes({kv.key: decoded(kv.value) for kv in key_values})

@@ -1,88 +1,130 @@
 """Local JSON-lines output, used until ``exporters.loki`` / ``exporters.tempo`` are configured.
 
 ``spans.jsonl`` is in the Collector file exporter's OTLP/JSON form, so ``otlp-enricher replay`` and
-the Collector's ``otlp_json_file`` receiver read it back; ``prompt-logs.jsonl`` holds one prompt-log
-record per LLM call. A request is acknowledged only after its lines are written (and fsynced when
-``storage.fsync`` is ``always`` or ``batch``).
+the Collector's ``otlp_json_file`` receiver read it back; its LLM spans carry the same enrichment
+and redaction Tempo gets (written natively into the request bytes, then rendered as JSON
+natively). ``prompt-logs.jsonl`` holds one redacted prompt-log line per LLM call, rendered by
+the same code as Loki's. Files are private (mode 0600). A request is acknowledged only after
+its lines are written (and fsynced when ``storage.fsync`` is ``always`` or ``batch``); appends
+that arrive while a write is in progress are written and fsynced together (group commit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-
-from otlp_enricher.connector.promptlog import prompt_log_record
+from otlp_enricher.connector.promptlog import PromptLogLines
+from otlp_enricher.dataplane import to_json
+from otlp_enricher.exporter.spanedit import SpanEditor
 from otlp_enricher.model import LLMCall
-from otlp_enricher.otlp_json import encode_json_request
 from otlp_enricher.pipeline import SpanBatch
+from otlp_enricher.processor.redaction import Redactor
+from otlp_enricher.telemetry.metrics import Metrics
+
+FILE_MODE = 0o600
 
 
 class JsonLinesFile:
-    """An append-only file written off the event loop, one writer at a time."""
+    """An append-only file; concurrent appends share one write and one fsync."""
 
     def __init__(self, path: Path, fsync: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fsync = fsync
-        self._stream = open(path, "ab")  # noqa: SIM115 - lives as long as the exporter
-        self._lock = asyncio.Lock()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        os.chmod(path, FILE_MODE)  # an older file may have been created world-readable
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._closed = False
 
     async def append(self, lines: Sequence[bytes]) -> None:
         """Write ``lines`` (each without its newline) and return once they are on disk."""
-        payload = b"".join(line + b"\n" for line in lines)
-        async with self._lock:
-            if self._closed:
-                raise RuntimeError(f"{self.path} is closed")
-            await asyncio.to_thread(self._write, payload)
+        if self._closed:
+            raise RuntimeError(f"{self.path} is closed")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((b"".join(line + b"\n" for line in lines), done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_pending())
+        await done
+
+    async def _write_pending(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self._write, b"".join(payload for payload, _ in group))
+                except OSError as error:
+                    for _, done in group:
+                        done.set_exception(error)
+                    continue
+                for _, done in group:
+                    done.set_result(None)
+        finally:
+            self._writer = None
 
     def _write(self, payload: bytes) -> None:
-        self._stream.write(payload)
-        self._stream.flush()
+        view = memoryview(payload)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
         if self._fsync:
-            os.fsync(self._stream.fileno())
+            os.fsync(self._fd)
 
     async def close(self) -> None:
-        """Flush and close; later appends fail."""
-        async with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._stream.close()
+        """Finish pending writes and close; later appends fail."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        os.close(self._fd)
 
 
 class SpanFileExporter:
-    """Every received request as one OTLP/JSON line of ``spans.jsonl``."""
+    """Every received request as one OTLP/JSON line of ``spans.jsonl``, LLM spans enriched."""
 
     name = "file_spans"
 
-    def __init__(self, directory: Path, fsync: bool) -> None:
+    def __init__(self, directory: Path, fsync: bool, redactor: Redactor, metrics: Metrics) -> None:
         self._file = JsonLinesFile(directory / "spans.jsonl", fsync)
+        self._editor = SpanEditor(redactor, strip_content=False)
+        self._metrics = metrics
 
     async def accept(self, batch: SpanBatch) -> None:
         """Append the request."""
-        if batch.span_count:
-            await self._file.append([encode_json_request(batch.request)])
+        if not batch.span_count:
+            return
+        payload = batch.raw
+        if batch.calls:
+            counts: Counter[str] = Counter()
+            payload, failed = self._editor.edit(payload, batch.calls, counts)
+            for scrubber, count in counts.items():
+                self._metrics.redactions.labels("span", scrubber).inc(count)
+            if failed:
+                self._metrics.redaction_failures.labels("span").inc(failed)
+        await self._file.append([to_json(payload)])
 
     async def shutdown(self, deadline_s: float) -> None:
-        """Close the file (writes are synchronous, so nothing is pending)."""
+        """Close the file (appends are acknowledged only once written, so nothing is pending)."""
         await self._file.close()
 
 
 class PromptLogFileExporter:
-    """One prompt-log record per LLM call as a line of ``prompt-logs.jsonl``."""
+    """One redacted prompt-log line per LLM call in ``prompt-logs.jsonl``."""
 
     name = "file_prompt_logs"
 
-    def __init__(self, directory: Path, fsync: bool) -> None:
+    def __init__(self, directory: Path, fsync: bool, redactor: Redactor, metrics: Metrics) -> None:
         self._file = JsonLinesFile(directory / "prompt-logs.jsonl", fsync)
+        self._lines = PromptLogLines(redactor, metrics)
 
     async def accept(self, calls: Sequence[LLMCall]) -> None:
         """Append one line per call."""
-        await self._file.append([orjson.dumps(prompt_log_record(call)) for call in calls])
+        await self._file.append([self._lines.line(call) for call in calls])
 
     async def shutdown(self, deadline_s: float) -> None:
         """Close the file."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,17 +31,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from otlp_enricher._proto import loki_push_pb2
 from otlp_enricher.config import LokiExporterConfig, StorageConfig
-from otlp_enricher.connector.promptlog import prompt_log_record
+from otlp_enricher.connector.promptlog import PromptLogLines
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.model import LLMCall
-from otlp_enricher.processor.redaction import RedactionFailed, Redactor
+from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.telemetry.metrics import Metrics
 
 PUSH_PATH = "/loki/api/v1/push"
 _RETRYABLE_4XX = frozenset({401, 403, 404, 408, 429})
-_CONTENT_KEYS = ("input_messages", "output_messages")
 
 Entry = tuple[list[list[str]], int, str, list[list[str]]]
 """(label pairs, timestamp ns, line, structured metadata pairs): one spooled record."""
@@ -89,9 +87,7 @@ class LokiLines:
         self._static = sorted(config.labels.items())
         self._max_models = config.max_model_values
         self._models: set[str] = set()
-        self._max_line_bytes = config.max_line_bytes
-        self._redactor = redactor
-        self._metrics = metrics
+        self._render = PromptLogLines(redactor, metrics, config.max_line_bytes)
 
     def entry(self, call: LLMCall) -> Entry:
         """The entry of ``call``; deterministic for a given span (and model cap state)."""
@@ -114,40 +110,7 @@ class LokiLines:
 
     def line(self, call: LLMCall) -> str:
         """The JSON line: the prompt-log record, redacted, truncated to the line limit."""
-        record = prompt_log_record(call)
-        redactor = self._redactor
-        record["user_id"] = redactor.user_id(record.get("user_id") or "")
-        if redactor.prompt_logs:
-            counts: Counter[str] = Counter()
-            try:
-                for key in (*_CONTENT_KEYS, "error_type"):
-                    record[key] = redactor.scrub_value(record[key], counts)
-            except RedactionFailed:
-                self._metrics.redaction_failures.labels("prompt_log").inc()
-                for key in _CONTENT_KEYS:
-                    record[key] = []
-                record["error_type"] = None
-                record["redaction_failed"] = True  # fail closed: content dropped, not sent raw
-            for scrubber, count in counts.items():
-                self._metrics.redactions.labels("prompt_log", scrubber).inc(count)
-        line = orjson.dumps(record)
-        if len(line) > self._max_line_bytes:
-            line = self._truncate(record, len(line))
-            self._metrics.loki_lines_truncated.inc()
-        return line.decode()
-
-    def _truncate(self, record: dict[str, Any], original: int) -> bytes:
-        """Replace the message content by a preview so the line fits, keeping it valid JSON."""
-        content = orjson.dumps({key: record.pop(key) for key in _CONTENT_KEYS}).decode()
-        record["truncated"] = {"original_bytes": original, "limit_bytes": self._max_line_bytes}
-        room = self._max_line_bytes - len(orjson.dumps(record)) - 96
-        keep = content.encode()[: max(room, 0)].decode("utf-8", "ignore")
-        record["content_preview"] = f"{keep}…[TRUNCATED {len(content.encode()) - len(keep.encode())} bytes]"
-        line = orjson.dumps(record)
-        if len(line) > self._max_line_bytes:  # even without content the record is too long
-            marker = b"...[TRUNCATED]"
-            line = line[: self._max_line_bytes - len(marker)] + marker
-        return line
+        return self._render.line(call).decode()
 
 
 class LokiTransport:

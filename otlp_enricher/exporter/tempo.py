@@ -2,7 +2,7 @@
 
 Intake (:meth:`TempoExporter.accept`) turns the request into the bytes to send and spools them:
 the received protobuf bytes unchanged when no span needs a change (no LLM call, or nothing to
-add), otherwise a re-encoded copy whose LLM spans carry the enrichment as ``otlp_enricher.*``
+add), otherwise the same bytes with the enrichment written into the LLM spans as ``otlp_enricher.*``
 attributes (cost and its source, unpriced flag, error reason, SLO outcomes, normalised
 provider/model), with content scrubbed (``processors.redaction``) or removed (``strip_content``).
 The original request is never modified: the prompt-log exporter reads the same spans.
@@ -26,11 +26,11 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from otlp_enricher.config import StorageConfig, TempoExporterConfig
+from otlp_enricher.dataplane import split
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
 from otlp_enricher.exporter.spanedit import SpanEditor
@@ -80,64 +80,21 @@ class TempoExporter(SpooledExporter):
         self._check_open()
         if not batch.span_count:
             return
-        message = batch.request
-        if not batch.calls and batch.raw is not None:
+        if not batch.calls:
             payload = batch.raw  # nothing to change: forward the received bytes as they are
             self.forwarded_raw += 1
         else:
-            message = copy = ExportTraceServiceRequest()
-            copy.CopyFrom(batch.request)
             counts: Counter[str] = Counter()
-            failed = self._editor.edit(copy, batch.calls, counts)
+            payload, failed = self._editor.edit(batch.raw, batch.calls, counts)
             for scrubber, count in counts.items():
                 self._metrics.redactions.labels("span", scrubber).inc(count)
             if failed:
                 self._metrics.redaction_failures.labels("span").inc(failed)
-            payload = copy.SerializeToString()
             self.reencoded += 1
         if len(payload) <= MAX_REQUEST_BYTES:
             await self._append([(payload, batch.span_count)])
         else:  # one received request can be larger than Tempo takes (grpc-go's 4 MiB): cut it up
-            await self._append(split_request(message, MAX_REQUEST_BYTES))
-
-
-def split_request(request: ExportTraceServiceRequest, max_bytes: int) -> list[tuple[bytes, int]]:
-    """Cut ``request`` into serialised requests of at most ``max_bytes`` each (a single span larger
-    than that travels alone), keeping every span under its own resource and scope; with span counts.
-    """
-    parts: list[tuple[bytes, int]] = []
-    current = ExportTraceServiceRequest()
-    size = spans = 0
-
-    def flush() -> None:
-        nonlocal current, size, spans
-        if spans:
-            parts.append((current.SerializeToString(), spans))
-        current, size, spans = ExportTraceServiceRequest(), 0, 0
-
-    for resource_spans in request.resource_spans:
-        overhead = resource_spans.resource.ByteSize() + 64
-        for scope_spans in resource_spans.scope_spans:
-            overhead += scope_spans.scope.ByteSize()
-            target = None
-            for span in scope_spans.spans:
-                span_size = span.ByteSize() + 8
-                if spans and size + span_size + overhead > max_bytes:
-                    flush()
-                    target = None
-                if target is None:
-                    out_resource = current.resource_spans.add()
-                    out_resource.resource.CopyFrom(resource_spans.resource)
-                    out_resource.schema_url = resource_spans.schema_url
-                    target = out_resource.scope_spans.add()
-                    target.scope.CopyFrom(scope_spans.scope)
-                    target.schema_url = scope_spans.schema_url
-                    size += overhead
-                target.spans.append(span)
-                size += span_size
-                spans += 1
-    flush()
-    return parts
+            await self._append(split(payload, 1 << 31, MAX_REQUEST_BYTES))
 
 
 def _retry_delay(metadata: Any) -> float | None:

@@ -1,19 +1,34 @@
 """Error reason: any instrumentation's error description → one of a closed set of reasons.
 
-Inputs are ``error.type`` (an exception class like ``RateLimitError`` or a provider code like
-``rate_limit_error``), the span status message, the HTTP status and exception events. Specific
-wording wins over the HTTP status, because a context overflow arrives as a plain 400.
+Inputs are ``error.type`` (an exception class like ``RateLimitError``, a provider code like
+``rate_limit_error``, a google.rpc status name like ``RESOURCE_EXHAUSTED`` or a numeric status
+code, which the conventions allow), the span status message, the HTTP status and exception events.
+Specific wording wins over the HTTP status, because a context overflow arrives as a plain 400, and
+the status wins over generic wording. Evidence kinds, each with its source:
+
+* SDK exception classes: openai/anthropic Python (``RateLimitError``, ``InternalServerError``),
+  Vercel AI SDK (``AI_APICallError`` — classified by its message), pydantic-ai
+  (``ModelRateLimitError``), ``*ContextOverflowError`` classes, botocore error codes
+  (``ThrottlingException``, ``ValidationException``, ``ServiceUnavailableException``);
+* provider wording: Gemini "The input token count … exceeds the maximum number of tokens allowed",
+  Bedrock "Input is too long for requested model", Anthropic "prompt is too long", OpenAI "The
+  server had an error while processing your request";
+* google.rpc codes (https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from otlp_enricher.model import ERROR_REASONS
 
 # Checked in order against the lower-cased text of error.type, status message and exceptions.
 _SPECIFIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("rate_limit", ("ratelimit", "rate_limit", "rate limit", "too many requests", "quota", "throttl")),
+    (
+        "rate_limit",
+        ("ratelimit", "rate_limit", "rate limit", "too many requests", "quota", "throttl", "resource_exhausted"),
+    ),
     (
         "context_overflow",
         (
@@ -26,6 +41,12 @@ _SPECIFIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "too many tokens",
             "max_tokens_exceeded",
             "context_overflow",
+            "contextoverflow",
+            "input is too long",
+            "exceeds the maximum number of tokens",
+            "input token count",
+            "too long for requested model",
+            "maximum prompt length",
         ),
     ),
     (
@@ -42,7 +63,20 @@ _SPECIFIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("timeout", ("timeout", "timed out", "deadline")),
     ("cancelled", ("cancel", "aborted", "abort")),
-    ("auth", ("authentication", "unauthorized", "permission", "forbidden", "api key", "apikey", "auth")),
+    (
+        "auth",
+        (
+            "authentication",
+            "unauthorized",
+            "permission",
+            "forbidden",
+            "api key",
+            "apikey",
+            "auth",
+            "accessdenied",
+            "access denied",
+        ),
+    ),
 )
 _GENERIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
@@ -59,6 +93,9 @@ _GENERIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "api_error",
             "apiconnection",
             "connection error",
+            "server had an error",
+            "internalfailure",
+            "modelnotready",
         ),
     ),
     (
@@ -66,7 +103,30 @@ _GENERIC_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("badrequest", "bad request", "invalid_request", "invalid request", "unprocessable", "notfound"),
     ),
 )
+# google.rpc status names matched as whole words (upper-case in error.type or a status message);
+# those without a more specific meaning are generic, so an HTTP status beside them still decides.
+_RPC_GENERIC = {
+    "invalid_argument": "bad_request",
+    "failed_precondition": "bad_request",
+    "out_of_range": "bad_request",
+    "not_found": "bad_request",
+    "internal": "provider_5xx",
+    "unavailable": "provider_5xx",
+    "unknown": "provider_5xx",
+    "data_loss": "provider_5xx",
+}
+_RPC_SPECIFIC = {
+    "resource_exhausted": "rate_limit",
+    "deadline_exceeded": "timeout",
+    "unauthenticated": "auth",
+    "permission_denied": "auth",
+    "cancelled": "cancelled",
+}
+_RPC_NAME = re.compile(r"\b[A-Z][A-Z_]{3,}\b")
+# openai/anthropic SDK exception messages start "Error code: 429 - {...}".
+_ERROR_CODE = re.compile(r"error code: (\d{3})\b")
 assert {reason for reason, _ in _SPECIFIC_PATTERNS + _GENERIC_PATTERNS} <= set(ERROR_REASONS)
+assert set(_RPC_GENERIC.values()) | set(_RPC_SPECIFIC.values()) <= set(ERROR_REASONS)
 
 
 def _from_http_status(status: int) -> str:
@@ -89,15 +149,26 @@ def _from_http_status(status: int) -> str:
 
 def classify_error(texts: Iterable[str], http_status: int | None) -> str:
     """The reason for a failed call, from its error descriptions and HTTP status; ``other`` if unsure."""
-    text = " ".join(texts).lower()
+    joined = " ".join(texts)
+    text = joined.lower()
     for reason, patterns in _SPECIFIC_PATTERNS:
         if any(pattern in text for pattern in patterns):
             return reason
+    rpc_words = {word.lower() for word in _RPC_NAME.findall(joined)}
+    for word, reason in _RPC_SPECIFIC.items():
+        if word in rpc_words:
+            return reason
+    if not http_status:
+        code = _ERROR_CODE.search(text)
+        http_status = int(code.group(1)) if code else None
     if http_status:
         by_status = _from_http_status(http_status)
         if by_status:
             return by_status
     for reason, patterns in _GENERIC_PATTERNS:
         if any(pattern in text for pattern in patterns):
+            return reason
+    for word, reason in _RPC_GENERIC.items():
+        if word in rpc_words:
             return reason
     return "other"

@@ -5,11 +5,20 @@ per-call cost is arithmetic only. Token semantics follow ``model.Tokens``: input
 reads and writes, output includes reasoning; each subset is priced at its own rate and taken out of
 its parent so nothing is paid twice (the leaf model genai-prices uses too). Long-context tiers
 reprice *every* token of a request once its input total passes the tier start, as providers bill.
+
+Model names are resolved the way providers spell them: dated snapshots, ``provider/model``,
+Bedrock ids (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``, even with no provider attribute),
+OpenAI fine-tunes (``ft:gpt-4o-…:org::id``, priced at OpenAI's fine-tuned rates) and Gemini
+resource names (``models/gemini-2.5-flash``). The provider the price was found under is the call's
+provider from then on (:attr:`PriceCard.provider`), so its overrides and discounts apply even when
+the span named none. OpenAI service tiers (``priority``, ``flex``; ``batch`` processing) use
+genai-prices' price variants when the span carries the tier.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -21,9 +30,22 @@ from genai_prices import data_snapshot
 from genai_prices import types as gp
 
 from otlp_enricher.model import CostSource, Tokens
-from otlp_enricher.semconv.providers import PRICE_PROVIDER_IDS
+from otlp_enricher.semconv.providers import PRICE_PROVIDER_IDS, provider_for_price_id
 
 _MTOK = 1_000_000.0
+# Bedrock model ids: optional cross-region profile prefix, vendor, model, version suffix.
+_BEDROCK_ID = re.compile(
+    r"^(?:(?:us|eu|apac|au|jp|ca|us-gov|global)\.)?"
+    r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|writer|twelvelabs)\.[\w.:-]+$"
+)
+_UNKNOWN_PROVIDERS = frozenset({"", "unknown"})
+# OpenAI's service_tier values with their own prices (genai-prices price variants); "default" and
+# "auto" are the list price. Batch is a processing mode there, not a tier.
+_TIER_CONTEXTS: dict[str, Mapping[str, str]] = {
+    "priority": {"service_tier": "priority"},
+    "flex": {"service_tier": "flex"},
+    "batch": {"processing": "batch"},
+}
 RATE_FIELDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning")
 
 
@@ -64,6 +86,7 @@ class PriceCard:
     base: Rates
     tier_starts: tuple[int, ...] = ()
     tier_rates: tuple[Rates, ...] = ()
+    provider: str = ""  # the OTel provider name the price belongs to ("" when not known)
 
     def rates_for(self, input_tokens: int) -> Rates:
         """The rates that apply to a request with ``input_tokens`` input tokens in all."""
@@ -109,8 +132,9 @@ class PriceBook:
         self._snapshot = data_snapshot.get_snapshot()
         self._cache: OrderedDict[tuple[str, str], _Resolution | None] = OrderedDict()
 
-    def card(self, provider: str, model: str, at_ns: int = 0) -> PriceCard | None:
-        """The price card for a call of ``model`` at ``provider`` starting at ``at_ns``, if priced."""
+    def card(self, provider: str, model: str, at_ns: int = 0, service_tier: str = "") -> PriceCard | None:
+        """The price card for a call of ``model`` at ``provider`` starting at ``at_ns`` (in
+        ``service_tier`` when the span names one), if priced."""
         key = (provider, model)
         cache = self._cache
         if key in cache:
@@ -121,34 +145,46 @@ class PriceBook:
             cache[key] = resolution
             if len(cache) > self._settings.max_cached_models:
                 cache.popitem(last=False)
-        return None if resolution is None else resolution.card_at(at_ns)
+        return None if resolution is None else resolution.card_at(at_ns, service_tier)
 
     def _resolve(self, provider: str, model: str) -> _Resolution | None:
         settings = self._settings
         target = settings.aliases.get(model) or settings.aliases.get(f"{provider}/{model}")
         if target:
             provider, model = _split_ref(target, provider)
+        found = self._find(provider, model)
+        if found is not None and provider in _UNKNOWN_PROVIDERS:
+            provider = provider_for_price_id(found[0].id)  # overrides and discounts follow the price
         override = settings.overrides.get(f"{provider}/{model}") or settings.overrides.get(model)
         discount = settings.discounts.get(f"{provider}/{model}", settings.discounts.get(provider, 0.0))
-        found = self._find(provider, model)
         if found is None:
             if override is None or override.input_mtok is None or override.output_mtok is None:
                 return None  # a partial override cannot price a model the database does not know
             base = _apply_override(_ZERO_RATES, override, discount)
-            return _Resolution(PriceCard(provider, model, "override", base), None, override, discount)
+            card = PriceCard(
+                provider, model, "override", base, provider="" if provider in _UNKNOWN_PROVIDERS else provider
+            )
+            return _Resolution(card, None, override, discount, card.provider)
         price_provider, info = found
-        return _Resolution(None, (price_provider.id, info), override, discount)
+        return _Resolution(None, (price_provider.id, info), override, discount, provider)
 
     def _find(self, provider: str, model: str) -> tuple[Any, Any] | None:
         provider_id = PRICE_PROVIDER_IDS.get(provider)
         candidates: list[tuple[str | None, str]] = []
         if "/" in model:
             prefix, bare = model.split("/", 1)
-            candidates.append((PRICE_PROVIDER_IDS.get(prefix, prefix), bare))
+            if prefix == "models":  # Gemini API resource name: models/gemini-2.5-flash
+                candidates.append((provider_id or "google", bare))
+            else:
+                candidates.append((PRICE_PROVIDER_IDS.get(prefix, prefix), bare))
         if provider_id:
             candidates.append((provider_id, model))
         if provider in ("azure.ai.openai", "azure.ai.inference"):
             candidates.append(("openai", model))  # Azure serves OpenAI models at OpenAI's list price
+        if model.startswith("ft:"):
+            candidates.append(("openai", model))  # OpenAI fine-tune ids: ft:<base>:<org>:<name>:<id>
+        if _BEDROCK_ID.match(model):
+            candidates.append(("aws", model))
         candidates.append((None, model))
         for candidate_provider, candidate_model in candidates:
             try:
@@ -161,7 +197,7 @@ class PriceBook:
 class _Resolution:
     """A resolved model: a fixed card, or genai-prices' dated price sets turned into cards lazily."""
 
-    __slots__ = ("_cards", "_discount", "_fixed", "_info", "_override")
+    __slots__ = ("_cards", "_discount", "_fixed", "_info", "_override", "_provider")
 
     def __init__(
         self,
@@ -169,28 +205,41 @@ class _Resolution:
         info: tuple[str, Any] | None,
         override: PriceOverride | None,
         discount: float,
+        provider: str,
     ) -> None:
         self._fixed = fixed
         self._info = info
         self._override = override
         self._discount = discount
-        self._cards: dict[int, PriceCard] = {}
+        self._provider = "" if provider in _UNKNOWN_PROVIDERS else provider
+        self._cards: dict[tuple[int, str, tuple[bool, ...]], PriceCard] = {}
 
-    def card_at(self, at_ns: int) -> PriceCard | None:
+    def card_at(self, at_ns: int, service_tier: str = "") -> PriceCard | None:
         if self._fixed is not None:
             return self._fixed
         assert self._info is not None
         provider_id, info = self._info
-        if isinstance(info.prices, gp.ModelPrice):
-            model_price = info.prices
-        else:  # dated or time-of-day price sets: pick the one in force when the call started
+        context = _TIER_CONTEXTS.get(service_tier) if info.price_variants else None
+        if isinstance(info.prices, gp.ModelPrice) and context is None:
+            card = self._card(provider_id, info, info.prices, (id(info.prices), "", ()))
+        else:  # dated or time-of-day price sets, tiers: pick the one in force when the call started
             when = datetime.fromtimestamp(at_ns / 1e9, UTC) if at_ns else datetime.now(UTC)
-            model_price = info.get_prices(when)
-        card = self._cards.get(id(model_price))
+            standard = info.get_prices(when)
+            if context is None:
+                card = self._card(provider_id, info, standard, (id(standard), "", ()))
+            else:
+                active = tuple(v.constraint is None or v.constraint.active(when) for v in info.price_variants)
+                key = (id(standard), service_tier, active)
+                card = self._cards.get(key) or self._card(provider_id, info, info.get_prices(when, context), key)
+        return card if _has_token_prices(card) else None
+
+    def _card(self, provider_id: str, info: Any, model_price: Any, key: tuple[int, str, tuple[bool, ...]]) -> PriceCard:
+        card = self._cards.get(key)
         if card is None:
             card = _card_from_model_price(provider_id, info.id, model_price, self._override, self._discount)
-            self._cards[id(model_price)] = card
-        return card if _has_token_prices(card) else None
+            card = replace(card, provider=self._provider or provider_for_price_id(provider_id))
+            self._cards[key] = card
+        return card
 
 
 _ZERO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)

@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 
 from otlp_enricher.config import GrpcReceiverConfig
 from otlp_enricher.httpserver import connection_cap
-from otlp_enricher.otlp_json import OtlpDecodeError, decode_protobuf_request
+from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.pipeline import Backpressure, Pipeline
 from otlp_enricher.receiver.answers import (
     INTERNAL_RETRY_S,
@@ -106,16 +106,15 @@ class GrpcReceiver:
             return await self._refuse(context, "too many concurrent exports", 1.0, "busy")
         self._inflight += 1
         try:
-            try:
-                request = decode_protobuf_request(raw)
-            except OtlpDecodeError as error:
-                self._metrics.export_requests.labels("grpc", "invalid").inc()
-                await context.abort_with_status(rpc_status.to_status(bad_request_status(str(error))))
             if _deadline_passed(context):
                 self._metrics.export_requests.labels("grpc", "deadline_exceeded").inc()
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before processing")
             try:
-                outcome = await self._pipeline.export(request, raw, "grpc")
+                outcome = await self._pipeline.export(raw, "grpc")
+            except OtlpDecodeError as error:
+                self._metrics.export_requests.labels("grpc", "invalid").inc()
+                await context.abort_with_status(rpc_status.to_status(bad_request_status(str(error))))
+                raise AssertionError("abort_with_status returns only by raising") from error
             except Backpressure as full:
                 return await self._refuse(context, str(full), full.retry_after_s, "backpressure")
             except Exception:

@@ -29,7 +29,7 @@ from google.protobuf.message import Message
 
 from otlp_enricher.config import HttpReceiverConfig
 from otlp_enricher.httpserver import AuthGuard, BackgroundHTTPServer, ConnectionLimits, GuardedHandler, connection_cap
-from otlp_enricher.otlp_json import OtlpDecodeError, decode_json_request, decode_protobuf_request
+from otlp_enricher.otlp_json import OtlpDecodeError, decode_json_request
 from otlp_enricher.pipeline import Backpressure, ExportOutcome, Pipeline
 from otlp_enricher.receiver.answers import (
     INTERNAL_RETRY_S,
@@ -113,10 +113,10 @@ class HttpReceiver:
             self._server = None
             self.log.info("receiver_stopped")
 
-    def export(self, request: Any, raw: bytes | None) -> ExportOutcome:
+    def export(self, raw: bytes) -> ExportOutcome:
         """Run the pipeline on the event loop from a handler thread."""
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._pipeline.export(request, raw, "http"), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._pipeline.export(raw, "http"), self._loop)
         return future.result(_PIPELINE_TIMEOUT_S)
 
     def count(self, result: str) -> None:
@@ -192,13 +192,12 @@ class _OtlpHandler(GuardedHandler):
             self._retry(answer_type, "shutting down", SHUTTING_DOWN_RETRY_S, "shutting_down")
             return
         try:
-            request = decode_json_request(body) if content_type == JSON else decode_protobuf_request(body)
+            raw = decode_json_request(body).SerializeToString() if content_type == JSON else body
+            outcome = owner.export(raw)
         except OtlpDecodeError as error:
             owner.count("invalid")
             self._send(400, answer_type, bad_request_status(str(error)))
             return
-        try:
-            outcome = owner.export(request, body if content_type == PROTOBUF else None)
         except Backpressure as full:
             self._retry(answer_type, str(full), full.retry_after_s, "backpressure")
             return

@@ -8,6 +8,7 @@ beneath them and would double every figure if they were counted too.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,23 +18,37 @@ import orjson
 from otlp_enricher.model import LLMCall, SpanRejected, Tokens
 from otlp_enricher.semconv import keys
 from otlp_enricher.semconv.attributes import Attributes
+from otlp_enricher.semconv.litellm import litellm_usage, usage_path
 from otlp_enricher.semconv.providers import normalise_provider
+from otlp_enricher.semconv.scopes import BUILT_IN_RULES, InputSemantics, ScopeRule
 
 _STATUS_CODE_ERROR = 2
 _MODEL_KEYS = keys.REQUEST_MODEL + keys.RESPONSE_MODEL
 _TOKEN_KEYS = keys.INPUT_TOKENS + keys.OUTPUT_TOKENS
+# ``<operation> <model>``: one operation word, one model id (no spaces), nothing else.
+_SPAN_NAME_CALL = re.compile(r"^(?P<operation>[a-z_]+) (?P<model>[^\s]+)$")
 
 
 @dataclass(frozen=True, slots=True)
 class UsageSemantics:
     """How to read input token counts whose inclusivity the attributes alone do not settle.
 
-    ``input_excludes_cache_scopes`` lists instrumentation scope names that forward a provider's raw
-    input count without cache tokens (Anthropic's ``usage.input_tokens``); their cache reads and
-    writes are added to the input total.
+    ``scope_rules`` (``processors.genai.usage.scopes``) say per instrumentation scope, provider and
+    version whether the input count includes the cache; they are checked before the built-in table
+    in :mod:`otlp_enricher.semconv.scopes`. ``input_excludes_cache_scopes`` is the older, coarser
+    form: scope names whose input count leaves the cache out, for every provider and version.
     """
 
     input_excludes_cache_scopes: frozenset[str] = field(default_factory=frozenset)
+    scope_rules: tuple[ScopeRule, ...] = ()
+
+    def rules(self) -> tuple[ScopeRule, ...]:
+        """Config rows first, then the coarse exclusion list, then the built-in table."""
+        coarse = tuple(
+            ScopeRule(scope, input_includes_cache=False, evidence="usage.input_excludes_cache_scopes")
+            for scope in sorted(self.input_excludes_cache_scopes)
+        )
+        return self.scope_rules + coarse + BUILT_IN_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +63,20 @@ class CallExtractor:
     """Turns spans into :class:`LLMCall` records; returns ``None`` for spans that are not one."""
 
     def __init__(self, usage: UsageSemantics, labels: Iterable[LabelSource] = ()) -> None:
-        self._excluding_scopes = usage.input_excludes_cache_scopes
+        self._inclusivity = InputSemantics(usage.rules())
         self._labels = tuple(labels)
 
-    def extract(self, span: Any, resource: Attributes, scope_name: str, service: str) -> LLMCall | None:
+    def extract(
+        self, span: Any, resource: Attributes, scope_name: str, service: str, scope_version: str = ""
+    ) -> LLMCall | None:
         """Read ``span`` into an :class:`LLMCall`; raises :class:`SpanRejected` for unusable data."""
         attrs = Attributes(span.attributes)
-        recognised = _recognise(attrs)
+        recognised = _recognise(attrs, span.name)
+        named_model = ""
         if recognised is None:
-            return None
+            recognised, named_model = _recognise_by_name(span, scope_name)
+            if recognised is None:
+                return None
         vocabulary, operation = recognised
         if len(span.trace_id) != 16 or len(span.span_id) != 8:
             raise SpanRejected("invalid_id", "trace id must be 16 bytes and span id 8 bytes")
@@ -64,11 +84,13 @@ class CallExtractor:
             raise SpanRejected("end_before_start", "span ends before it starts")
 
         provider = normalise_provider(_provider(attrs))
-        tokens = self._tokens(attrs, provider, scope_name)
-        error_type = attrs.first_str(keys.ERROR_TYPE)
+        tokens = self._tokens(attrs, provider, scope_name, scope_version)
+        error_type = _error_type(attrs)
         is_error = span.status.code == _STATUS_CODE_ERROR or bool(error_type)
-        request_model = attrs.first_str(keys.REQUEST_MODEL)
+        request_model = attrs.first_str(keys.REQUEST_MODEL) or named_model
         response_model = attrs.first_str(keys.RESPONSE_MODEL)
+        streaming = _streaming(attrs)
+        span_cost, cost_reported = _span_cost(attrs)
         if not request_model and not response_model:
             request_model = _invocation_model(attrs)
         if is_error and response_model and not _names_response_model(attrs):
@@ -88,10 +110,13 @@ class CallExtractor:
             vocabulary=vocabulary,
             tokens=tokens,
             error_type=error_type,
-            ttft_s=_ttft(attrs, span),
+            ttft_s=_ttft(attrs, span, streaming),
             finish_reasons=_finish_reasons(attrs),
-            span_cost_usd=_span_cost(attrs),
-            streaming=_streaming(attrs),
+            span_cost_usd=span_cost,
+            span_cost_reported=cost_reported,
+            streaming=streaming,
+            service_tier=attrs.first_str(keys.SERVICE_TIER).lower(),
+            scope=scope_name,
             response_id=attrs.first_str(keys.RESPONSE_ID),
             user_id=attrs.first_str(keys.USER_ID),
             session_id=attrs.first_str(keys.SESSION_ID),
@@ -101,22 +126,31 @@ class CallExtractor:
         )
         return call
 
-    def _tokens(self, attrs: Attributes, provider: str, scope_name: str) -> Tokens | None:
+    def _tokens(self, attrs: Attributes, provider: str, scope_name: str, scope_version: str) -> Tokens | None:
         found_input = attrs.first(keys.INPUT_TOKENS)
         found_output = attrs.first(keys.OUTPUT_TOKENS)
         if found_input is None and found_output is None:
             return None
+        cache_read_found = attrs.first(keys.CACHE_READ_TOKENS)
+        cache_write_found = attrs.first(keys.CACHE_WRITE_TOKENS)
+        reasoning_found = attrs.first(keys.REASONING_TOKENS)
+        if cache_read_found is None or cache_write_found is None or reasoning_found is None:
+            usage_object = litellm_usage(attrs.first(keys.LITELLM_USAGE_OBJECT))
+            if usage_object:
+                cache_read_found = cache_read_found or usage_path(usage_object, keys.LITELLM_CACHE_READ_PATHS)
+                cache_write_found = cache_write_found or usage_path(usage_object, keys.LITELLM_CACHE_WRITE_PATHS)
+                reasoning_found = reasoning_found or usage_path(usage_object, keys.LITELLM_REASONING_PATHS)
         tokens = Tokens(
             input=_count(found_input),
             output=_count(found_output),
-            cache_read=_count(attrs.first(keys.CACHE_READ_TOKENS)),
-            reasoning=_count(attrs.first(keys.REASONING_TOKENS)),
+            cache_read=_count(cache_read_found),
+            reasoning=_count(reasoning_found),
         )
-        cache_write = _count(attrs.first(keys.CACHE_WRITE_TOKENS))
+        cache_write = _count(cache_write_found)
         cache_write_1h = min(_count(attrs.first(keys.CACHE_WRITE_1H_TOKENS)), cache_write)
         tokens.cache_write_1h = cache_write_1h
         tokens.cache_write_5m = cache_write - cache_write_1h
-        if self._input_excludes_cache(attrs, tokens, provider, scope_name, found_input):
+        if self._input_excludes_cache(attrs, tokens, provider, scope_name, scope_version, found_input):
             tokens.input += tokens.cache_read + tokens.cache_write
         if tokens.output < tokens.reasoning:
             # Reasoning reported beside, not inside, the output count (Gemini's thoughtsTokenCount).
@@ -129,12 +163,16 @@ class CallExtractor:
         tokens: Tokens,
         provider: str,
         scope_name: str,
+        scope_version: str,
         found_input: tuple[str, Any] | None,
     ) -> bool:
         cached = tokens.cache_read + tokens.cache_write
         if cached == 0:
             return False
-        if tokens.input < cached or scope_name in self._excluding_scopes:
+        includes = self._inclusivity.includes_cache(scope_name, scope_version, provider)
+        if includes is not None:
+            return not includes
+        if tokens.input < cached:
             return True  # an input total that includes the cache cannot be smaller than it
         # Vercel AI SDK ≤ v5 forwarded Anthropic's raw input_tokens; v6+ adds input token details.
         return (
@@ -152,10 +190,11 @@ class CallExtractor:
         return values
 
 
-def _recognise(attrs: Attributes) -> tuple[str, str] | None:
+def _recognise(attrs: Attributes, span_name: str) -> tuple[str, str] | None:
     """Return (vocabulary, operation) when the span is one model call, else ``None``."""
     operation = attrs.get("gen_ai.operation.name")
     if isinstance(operation, str) and operation:
+        operation = operation.lower()
         if operation not in keys.LLM_OPERATIONS:
             return None
         return "gen_ai", keys.OPERATION_ALIASES.get(operation, operation)
@@ -176,9 +215,33 @@ def _recognise(attrs: Attributes) -> tuple[str, str] | None:
         vercel = keys.VERCEL_CALL_OPERATIONS.get(operation_id)
         return ("vercel_ai", vercel) if vercel else None
     has_model = any(key in attrs for key in _MODEL_KEYS)
-    if has_model and any(key in attrs for key in _TOKEN_KEYS):
+    if has_model and any(key in attrs for key in _TOKEN_KEYS) and not _is_wrapper(attrs, span_name):
         return "gen_ai", "chat"
     return None
+
+
+def _is_wrapper(attrs: Attributes, span_name: str) -> bool:
+    """An agent/workflow/tool span (by name, or naming an agent) that sums its children's usage."""
+    first_word = span_name.split(" ", 1)[0].lower()
+    return first_word in keys.WRAPPER_OPERATIONS or "gen_ai.agent.name" in attrs
+
+
+def _recognise_by_name(span: Any, scope_name: str) -> tuple[tuple[str, str] | None, str]:
+    """A span with no vocabulary marker is a call when its name is ``<operation> <model>`` for a
+    model-call operation and it comes from a known LLM instrumentation scope or failed (status
+    ERROR): OpenLIT's error spans carry nothing else. Returns ((vocabulary, operation), model)."""
+    name = span.name
+    if not name.startswith(keys.LLM_SPAN_NAME_PREFIXES):
+        return None, ""  # the common case (every non-LLM span): one C-level prefix test
+    match = _SPAN_NAME_CALL.match(name)
+    if match is None:
+        return None, ""
+    operation = keys.SPAN_NAME_OPERATIONS.get(match.group("operation"))
+    if operation is None:
+        return None, ""  # invoke_agent, execute_tool …: wrappers repeat their children's tokens
+    if span.status.code != _STATUS_CODE_ERROR and not scope_name.startswith(keys.LLM_SCOPE_PREFIXES):
+        return None, ""
+    return ("span_name", operation), match.group("model")
 
 
 def _provider(attrs: Attributes) -> str:
@@ -226,8 +289,14 @@ def _non_negative_float(found: tuple[str, Any] | None) -> float | None:
     return float(value) if value >= 0 else None
 
 
-def _ttft(attrs: Attributes, span: Any) -> float | None:
-    seconds = _non_negative_float(attrs.first(keys.TTFT_SECONDS))
+def _ttft(attrs: Attributes, span: Any, streaming: bool | None) -> float | None:
+    """Time to first token, for streamed calls only: a non-streamed call has no first chunk."""
+    if streaming is False:
+        return None
+    found = attrs.first(keys.TTFT_SECONDS)
+    if found is not None and found[0] in keys.TTFT_ANY_CALL_KEYS and streaming is not True:
+        found = None  # set on non-streamed calls too (OpenLIT): means something only on a stream
+    seconds = _non_negative_float(found)
     if seconds is not None:
         return seconds
     milliseconds = _non_negative_float(attrs.first(keys.TTFT_MILLISECONDS))
@@ -251,8 +320,27 @@ def _finish_reasons(attrs: Attributes) -> tuple[str, ...]:
     return ()
 
 
-def _span_cost(attrs: Attributes) -> float | None:
-    return _non_negative_float(attrs.first(keys.COST_USD))
+def _span_cost(attrs: Attributes) -> tuple[float | None, bool]:
+    """The cost a span carries in USD, and whether the provider or a gateway reported it (True) or
+    an instrumentation estimated it from its own price table (False). A non-USD amount is ignored."""
+    amount = _non_negative_float(attrs.first(keys.COST_AMOUNT))
+    if amount is not None:
+        currency = attrs.first_str(keys.COST_CURRENCY).upper()
+        if currency and currency != "USD":
+            return None, False
+        return amount, attrs.first_str(keys.COST_SOURCE).lower() in keys.REPORTED_COST_SOURCES
+    return _non_negative_float(attrs.first(keys.COST_USD)), False
+
+
+def _error_type(attrs: Attributes) -> str:
+    """``error.type`` as a string; the conventions allow a numeric status code ("429" or 429)."""
+    found = attrs.first(keys.ERROR_TYPE)
+    if found is None or isinstance(found[1], bool):
+        return ""
+    value = found[1]
+    if isinstance(value, int):
+        return str(value)
+    return value if isinstance(value, str) else ""
 
 
 def _streaming(attrs: Attributes) -> bool | None:
@@ -276,6 +364,8 @@ def error_evidence(call: LLMCall) -> tuple[list[str], int | None]:
     """What a failed call says about its failure: texts to classify, and the HTTP status if any."""
     span = call.span
     texts = [call.error_type, span.status.message] if span is not None else [call.error_type]
+    if call.error_type.isdigit():
+        texts = texts[1:]  # a numeric error.type is a status code, read below
     if span is not None:
         for event in span.events:
             if event.name == "exception" or event.name.endswith(".exception"):
@@ -289,4 +379,6 @@ def error_evidence(call: LLMCall) -> tuple[list[str], int | None]:
             status = found[1]
         elif found is not None and isinstance(found[1], str) and found[1].isdigit():
             status = int(found[1])
+    if status is None and call.error_type.isdigit() and len(call.error_type) == 3:
+        status = int(call.error_type)
     return texts, status

@@ -31,6 +31,8 @@ CACHE_READ_TOKENS = (
     "gen_ai.usage.cache_read_input_tokens",
     "llm.token_count.prompt_details.cache_read",
     "gen_ai.usage.prompt_tokens_details.cached_tokens",
+    "gen_ai.usage.details.cache_read_tokens",
+    "gen_ai.usage.details.cache_read_input_tokens",
     "ai.usage.inputTokenDetails.cacheReadTokens",
     "ai.usage.cachedInputTokens",
 )
@@ -41,6 +43,8 @@ CACHE_WRITE_TOKENS = (
     "llm.token_count.prompt_details.cache_write",
     "gen_ai.usage.prompt_tokens_details.cache_creation_tokens",
     "gen_ai.usage.input_tokens.cache_write",
+    "gen_ai.usage.details.cache_write_tokens",
+    "gen_ai.usage.details.cache_creation_input_tokens",
     "ai.usage.inputTokenDetails.cacheWriteTokens",
 )
 # Anthropic splits cache writes by time to live; a one-hour write costs twice the five-minute one.
@@ -50,6 +54,7 @@ CACHE_WRITE_1H_TOKENS = (
     "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens",
     "gen_ai.usage.cache_creation.1h.input_tokens",
     "llm.token_count.prompt_details.cache_write_1h",
+    "gen_ai.usage.details.ephemeral_1h_input_tokens",  # pydantic-ai: Anthropic's usage.cache_creation
 )
 REASONING_TOKENS = (
     "gen_ai.usage.reasoning.output_tokens",
@@ -59,7 +64,16 @@ REASONING_TOKENS = (
     "gen_ai.usage.completion_tokens_details.reasoning_tokens",
     "ai.usage.outputTokenDetails.reasoningTokens",
     "ai.usage.reasoningTokens",
+    "gen_ai.usage.details.reasoning_tokens",  # pydantic-ai (OpenAI's output_tokens_details)
+    "gen_ai.usage.details.thinking_tokens",  # pydantic-ai (Gemini's thoughtsTokenCount)
 )
+# LiteLLM carries cache and reasoning counts only inside this serialised usage object (a Python
+# ``str(dict)`` of OpenAI-shaped usage, or JSON); read with json / ast.literal_eval, never eval.
+LITELLM_USAGE_OBJECT = ("metadata.usage_object",)
+# Paths inside that usage object, tried in order (OpenAI shape first, then Anthropic's names).
+LITELLM_CACHE_READ_PATHS = (("prompt_tokens_details", "cached_tokens"), ("cache_read_input_tokens",))
+LITELLM_CACHE_WRITE_PATHS = (("cache_creation_input_tokens",), ("prompt_tokens_details", "cache_creation_tokens"))
+LITELLM_REASONING_PATHS = (("completion_tokens_details", "reasoning_tokens"),)
 # Present only on the Vercel AI SDK v6+ usage model, where inputTokens already counts the cache.
 VERCEL_INPUT_DETAIL = (
     "ai.usage.inputTokenDetails.noCacheTokens",
@@ -68,6 +82,13 @@ VERCEL_INPUT_DETAIL = (
 VERCEL_LEGACY_INPUT = ("ai.usage.inputTokens", "ai.usage.promptTokens")
 
 COST_USD = ("gen_ai.usage.cost", "llm.cost.total", "operation.cost")
+# The proposed structured cost (amount, ISO 4217 currency, who computed it).
+COST_AMOUNT = ("gen_ai.usage.cost.amount",)
+COST_CURRENCY = ("gen_ai.usage.cost.currency",)
+COST_SOURCE = ("gen_ai.usage.cost.source",)
+# ``gen_ai.usage.cost.source`` values that mean the provider or a gateway billed this amount; any
+# other value (or none) is an instrumentation's estimate from its own price table.
+REPORTED_COST_SOURCES = frozenset({"provider", "gateway", "billing", "invoice", "api", "response"})
 
 TTFT_SECONDS = (
     "gen_ai.response.time_to_first_chunk",
@@ -75,6 +96,9 @@ TTFT_SECONDS = (
     "gen_ai.server.time_to_first_token",
 )
 TTFT_MILLISECONDS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+# TTFT keys some instrumentations also set on calls that did not stream (OpenLIT writes
+# gen_ai.server.time_to_first_token on every call): trusted only when the span says it streamed.
+TTFT_ANY_CALL_KEYS = frozenset({"gen_ai.server.time_to_first_token"})
 # Span events whose time marks the first streamed chunk (OpenInference, Vercel AI SDK, OpenLLMetry).
 FIRST_CHUNK_EVENTS = frozenset(
     {
@@ -89,6 +113,13 @@ STREAMING = ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming",
 FINISH_REASONS = ("gen_ai.response.finish_reasons", "llm.finish_reason", "ai.response.finishReason")
 
 RESPONSE_ID = ("gen_ai.response.id", "ai.response.id")
+# OpenAI's service tier (v1.37+ names first); the response names the tier actually served.
+SERVICE_TIER = (
+    "openai.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+    "openai.request.service_tier",
+    "gen_ai.openai.request.service_tier",
+)
 ERROR_TYPE = ("error.type",)
 HTTP_STATUS = ("http.response.status_code", "http.status_code")
 
@@ -113,12 +144,47 @@ SESSION_ID = (
 
 # gen_ai.operation.name values that are one model call (and so carry that call's own tokens).
 LLM_OPERATIONS = frozenset(
-    {"chat", "text_completion", "generate_content", "embeddings", "completion", "generate", "embedding"}
+    {
+        "chat",
+        "text_completion",
+        "generate_content",
+        "embeddings",
+        "completion",
+        "generate",
+        "embedding",
+        # LiteLLM writes its call type (async variants prefixed with "a").
+        "acompletion",
+        "atext_completion",
+        "aembedding",
+        "responses",
+        "aresponses",
+        "agenerate_content",
+        "anthropic_messages",
+    }
 )
 OPERATION_ALIASES = {
     "completion": "text_completion",
     "generate": "generate_content",
     "embedding": "embeddings",
+    "acompletion": "chat",  # LiteLLM's (a)completion is the chat completions API
+    "atext_completion": "text_completion",
+    "aembedding": "embeddings",
+    "responses": "chat",
+    "aresponses": "chat",
+    "agenerate_content": "generate_content",
+    "anthropic_messages": "chat",
+}
+# Operations whose span wraps model calls and repeats their tokens (agent runs, workflows, tools):
+# never a call themselves, whatever else the span carries.
+WRAPPER_OPERATIONS = frozenset(
+    {"invoke_agent", "create_agent", "invoke_workflow", "execute_tool", "agent", "workflow", "chain", "task", "tool"}
+)
+# Span names of the OTel form ``{gen_ai.operation.name} {gen_ai.request.model}`` that name one call.
+SPAN_NAME_OPERATIONS = {
+    "chat": "chat",
+    "text_completion": "text_completion",
+    "generate_content": "generate_content",
+    "embeddings": "embeddings",
 }
 # OpenInference span kinds that are one model call; AGENT, CHAIN, TOOL … aggregate or wrap calls.
 OPENINFERENCE_LLM_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
@@ -170,6 +236,11 @@ CONTENT_PREFIXES = (
     "llm.choices.",
     "gen_ai.content.",
 )
+
+# Span events whose every attribute is content (OTel's deprecated per-message events, and the
+# inference-details event), by exact name or prefix.
+CONTENT_EVENTS = frozenset({"gen_ai.choice", "gen_ai.client.inference.operation.details"})
+CONTENT_EVENT_PREFIXES = ("gen_ai.content.", "gen_ai.user.", "gen_ai.system.", "gen_ai.assistant.", "gen_ai.tool.")
 
 # Attribute keys (or prefixes) that identify a request, a person or carry content: never labels.
 FORBIDDEN_LABEL_KEYS = CONTENT_KEYS | frozenset(
@@ -267,9 +338,28 @@ MARKER_KEYS = frozenset(
 )
 # Instrumentation scopes whose spans are candidates even without a marker key (error spans of
 # some instrumentations carry no gen_ai attributes at all).
-LLM_SCOPE_PREFIXES: tuple[str, ...] = ()
-# Span names (``<operation> <model>``) that make a span a candidate even without a marker key.
-LLM_SPAN_NAME_PREFIXES: tuple[str, ...] = ()
+# A span from one of these with an ``<operation> <model>`` name is a call even with no attributes
+# (OpenLIT's Anthropic error spans: name ``chat <model>``, status ERROR, an exception event only).
+LLM_SCOPE_PREFIXES: tuple[str, ...] = (
+    "openlit.otel.tracing",
+    "com.anthropic.sdk",
+    "opentelemetry.instrumentation.openai",
+    "opentelemetry.instrumentation.anthropic",
+    "opentelemetry.instrumentation.bedrock",
+    "opentelemetry.instrumentation.google_genai",
+    "opentelemetry.instrumentation.vertexai",
+    "opentelemetry.instrumentation.genai",
+    "opentelemetry.util.genai",
+    "openinference.instrumentation.openai",
+    "openinference.instrumentation.anthropic",
+    "openinference.instrumentation.bedrock",
+    "openinference.instrumentation.google_genai",
+    "litellm",
+    "pydantic-ai",
+)
+# Span names (``<operation> <model>``) that make a span a candidate even without a marker key;
+# outside the scopes above such a span is a call only when its status is ERROR.
+LLM_SPAN_NAME_PREFIXES: tuple[str, ...] = tuple(f"{operation} " for operation in SPAN_NAME_OPERATIONS)
 
 # Every attribute key a rule reads from a candidate span, its events or its resource.
 READ_KEYS = frozenset(
@@ -280,6 +370,11 @@ READ_KEYS = frozenset(
         *CACHE_WRITE_TOKENS,
         *CACHE_WRITE_1H_TOKENS,
         *REASONING_TOKENS,
+        *LITELLM_USAGE_OBJECT,
+        *COST_AMOUNT,
+        *COST_CURRENCY,
+        *COST_SOURCE,
+        *SERVICE_TIER,
         *VERCEL_INPUT_DETAIL,
         *VERCEL_LEGACY_INPUT,
         *COST_USD,
@@ -293,6 +388,7 @@ READ_KEYS = frozenset(
         *USER_ID,
         *SESSION_ID,
         INVOCATION_PARAMETERS,
+        "gen_ai.agent.name",
         "service.name",
         "exception.type",
         "exception.message",

@@ -54,3 +54,24 @@ def normalise_provider(raw: str) -> str:
     if "." in name and name.split(".", 1)[1] in {"chat", "messages", "completion", "responses", "embedding"}:
         name = name.split(".", 1)[0]  # Vercel AI SDK: "openai.chat", "anthropic.messages"
     return _ALIASES.get(name, name)
+
+
+# genai-prices provider id → the OTel provider name a call priced under it is labelled with.
+_PROVIDER_FOR_PRICE_ID = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "aws": "aws.bedrock",
+    "azure": "azure.ai.openai",
+    "google": "gcp.gemini",
+    "cohere": "cohere",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "mistral": "mistral_ai",
+    "perplexity": "perplexity",
+    "x-ai": "x_ai",
+}
+
+
+def provider_for_price_id(price_provider_id: str) -> str:
+    """The OTel provider name for a genai-prices provider id (unknown ids pass through)."""
+    return _PROVIDER_FOR_PRICE_ID.get(price_provider_id, price_provider_id)

@@ -15,7 +15,7 @@ from otlp_enricher.exporter.deadletter import read_dead_letters
 from otlp_enricher.exporter.tempo import TempoExporter
 from otlp_enricher.pipeline import Pipeline
 from otlp_enricher.processor.redaction import Redactor
-from otlp_enricher.semconv.attributes import Attributes
+from tests.otlp_builders import attributes_of
 from tests.peers.fake_otlp_http import FakeOtlpHttp
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import (
@@ -88,7 +88,7 @@ def test_llm_spans_carry_the_enrichment_and_scrubbed_content(tmp_path: Path, tem
     assert exporter.reencoded == 1
     llm = [s for s in tempo.spans.values() if any(kv.key == "gen_ai.input.messages" for kv in s.attributes)]
     assert len(llm) == 2
-    attrs = Attributes(llm[0].attributes)
+    attrs = attributes_of(llm[0].attributes)
     assert attrs.get("otlp_enricher.cost_source") == "price_table" and attrs.get("otlp_enricher.cost_usd") > 0
     assert attrs.get("otlp_enricher.unpriced") is False and attrs.get("otlp_enricher.slo.fast") == "good"
     assert attrs.get("otlp_enricher.provider") == "openai"
@@ -96,7 +96,7 @@ def test_llm_spans_carry_the_enrichment_and_scrubbed_content(tmp_path: Path, tem
     assert SECRET_EMAIL not in content and SECRET_KEY not in content and "[REDACTED:api_key]" in content
     assert attrs.get("user.id").startswith("h:")
     # the request the receiver holds (read by the prompt-log exporter too) is left untouched
-    assert SECRET_EMAIL in Attributes(message.resource_spans[0].scope_spans[0].spans[0].attributes).get(
+    assert SECRET_EMAIL in attributes_of(message.resource_spans[0].scope_spans[0].spans[0].attributes).get(
         "gen_ai.input.messages"
     )
     assert registry.get_sample_value("otlp_enricher_exporter_sent_total", {"exporter": "tempo", "signal": "spans"}) == 5
@@ -111,7 +111,7 @@ def test_strip_content_removes_prompts_and_completions(tmp_path: Path, tempo: Fa
         assert await _wait(tempo, lambda p: len(p.spans) == 1)
 
     _run(config, scenario)
-    attrs = Attributes(next(iter(tempo.spans.values())).attributes)
+    attrs = attributes_of(next(iter(tempo.spans.values())).attributes)
     assert "gen_ai.input.messages" not in attrs and "gen_ai.output.messages" not in attrs
     assert attrs.get("otlp_enricher.content_stripped") is True and attrs.get("gen_ai.request.model") == "gpt-4o"
 
@@ -207,12 +207,12 @@ def test_split_request_keeps_every_span_under_its_resource_and_scope() -> None:
     """A request over the size limit is cut into parts under it; together they hold every span once."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from otlp_enricher.exporter.tempo import split_request
+    from otlp_enricher.dataplane import split
     from tests.otlp_builders import request, span
 
     big = request([span({"payload": "x" * 10_000}) for _ in range(50)], service="a")
     big.resource_spans.extend(request([span({"payload": "y" * 10_000}) for _ in range(30)], service="b").resource_spans)
-    parts = split_request(big, 100_000)
+    parts = split(big.SerializeToString(), 1 << 30, 100_000)
     assert len(parts) > 1
     assert all(len(payload) <= 100_000 for payload, _ in parts)
     assert sum(count for _, count in parts) == 80

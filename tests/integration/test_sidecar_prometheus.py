@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otlp_enricher.otlp_json import read_recorded
@@ -42,7 +43,9 @@ def test_prometheus_reads_tokens_quantiles_slo_ratio_and_exemplars(
     start_prometheus: StartPrometheus, tmp_path: Path
 ) -> None:
     """Every figure Prometheus returns equals the sidecar's own exposition; exemplars link to traces."""
-    requests = [request for name in FIXTURES for request in read_recorded(RECORDED / name)]
+    requests = [
+        ExportTraceServiceRequest.FromString(request) for name in FIXTURES for request in read_recorded(RECORDED / name)
+    ]
     trace_ids = {
         span.trace_id.hex() for r in requests for rs in r.resource_spans for ss in rs.scope_spans for span in ss.spans
     }
@@ -51,10 +54,10 @@ def test_prometheus_reads_tokens_quantiles_slo_ratio_and_exemplars(
         started = time.time()
         half = len(requests) // 2
         with grpc.insecure_channel(sidecar.grpc) as channel:
-            send_requests(channel, requests[:half])
+            send_requests(channel, [request.SerializeToString() for request in requests[:half]])
             prometheus.wait_for_query("sum(llm_requests_total)", predicate=lambda v: v > 0)
             time.sleep(2.5)  # let at least two scrapes see the first half, so rate() has an increase
-            send_requests(channel, requests[half:])
+            send_requests(channel, [request.SerializeToString() for request in requests[half:]])
 
         exposed = {
             (sample.name, tuple(sorted(sample.labels.items()))): sample.value

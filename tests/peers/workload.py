@@ -98,13 +98,11 @@ def mixed_request(llm: int, plain: int, seed: int = 0) -> ExportTraceServiceRequ
     return request(spans)
 
 
-def batch_of(
-    pipeline: Pipeline, message: ExportTraceServiceRequest, raw: bool = True
-) -> tuple[SpanBatch, list[LLMCall]]:
-    """What the pipeline hands span exporters for ``message`` (``raw`` as if received as protobuf)."""
-    calls, outcome = pipeline.recognise(message)
-    data = message.SerializeToString() if raw else None
-    return SpanBatch(message, data, calls, outcome.span_count), calls
+def batch_of(pipeline: Pipeline, message: ExportTraceServiceRequest) -> tuple[SpanBatch, list[LLMCall]]:
+    """What the pipeline hands span exporters for ``message``."""
+    data = message.SerializeToString()
+    calls, outcome = pipeline.recognise(data)
+    return SpanBatch(data, calls, outcome.span_count), calls
 
 
 def span_keys(message: ExportTraceServiceRequest) -> set[tuple[bytes, bytes]]:

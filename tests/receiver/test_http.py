@@ -9,7 +9,10 @@ import urllib.parse
 import orjson
 import pytest
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from tests.otlp_builders import openai_chat, request, span
 from tests.receiver.conftest import Running, spans_in, start_receivers
@@ -82,7 +85,9 @@ def test_json_with_hex_ids_as_the_collector_writes_them(running: Running) -> Non
     status, headers, answer = post(running.http_url, orjson.dumps(document), "application/json")
     assert status == 200 and headers["Content-Type"] == "application/json"
     assert orjson.loads(answer) == {}
-    received = running.exporter.batches[0].request.resource_spans[0].scope_spans[0].spans[0]
+    received = (
+        ExportTraceServiceRequest.FromString(running.exporter.batches[0].raw).resource_spans[0].scope_spans[0].spans[0]
+    )
     assert received.trace_id.hex() == "5b8efff798038103d269b633813fc60c"
     assert received.span_id.hex() == "eee19b7ec3c1b174"
     assert running.exporter.batches[0].calls[0].tokens.input == 7  # type: ignore[union-attr]

@@ -69,7 +69,7 @@ def test_metric_exposition() -> None:
 
     async def run() -> None:
         for request in iter_requests(FILES):
-            await pipeline.export(request, None, "replay")
+            await pipeline.export(request, "replay")
 
     asyncio.run(run())
     text = generate_latest(registry).decode()

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import parse_config
 from otlp_enricher.model import LLMCall, Tokens
 from otlp_enricher.otlp_json import read_recorded
-from otlp_enricher.semconv.attributes import Attributes
 from otlp_enricher.service import build_metrics, build_pipeline
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "recorded"
@@ -131,13 +131,14 @@ def replay(path: Path) -> tuple[dict[str, list[LLMCall]], int]:
     async def run() -> None:
         nonlocal spans
         for request in read_recorded(path):
-            for resource_spans in request.resource_spans:
+            message = ExportTraceServiceRequest.FromString(request)
+            for resource_spans in message.resource_spans:
                 for scope_spans in resource_spans.scope_spans:
                     for span in scope_spans.spans:
-                        scenario = Attributes(span.attributes).get("fixture.scenario")
-                        if scenario:
-                            scenario_of_trace[span.trace_id] = scenario
-            outcome = await pipeline.export(request, None, "replay")
+                        for kv in span.attributes:
+                            if kv.key == "fixture.scenario":
+                                scenario_of_trace[span.trace_id] = kv.value.string_value
+            outcome = await pipeline.export(request, "replay")
             assert outcome.rejected_count == 0, outcome.message()
             spans += outcome.span_count
 
@@ -184,21 +185,20 @@ def test_replayed_tokens_costs_errors_and_ttft_match_the_provider(fixture: str) 
 def test_json_and_protobuf_recordings_of_the_same_run_agree() -> None:
     """The file exporter's two formats decode to the same spans."""
     from_json = [
-        r.SerializeToString(deterministic=True) for r in read_recorded(RECORDED / "openinference-openai.jsonl")
+        ExportTraceServiceRequest.FromString(r).SerializeToString(deterministic=True)
+        for r in read_recorded(RECORDED / "openinference-openai.jsonl")
     ]
     from_proto = [
-        r.SerializeToString(deterministic=True) for r in read_recorded(RECORDED / "openinference-openai.binpb")
+        ExportTraceServiceRequest.FromString(r).SerializeToString(deterministic=True)
+        for r in read_recorded(RECORDED / "openinference-openai.binpb")
     ]
     assert from_json == from_proto
 
 
 def test_double_traced_calls_are_counted_once() -> None:
-    """The anthropic SDK's own tracing beside Traceloop's records each call twice in one trace;
-    the metrics count each provider response once (and the duplicates are counted as such).
-
-    Failed calls carry no response id, so their two copies cannot be told from two calls: they
-    are still counted twice (a known limit, stated in the README).
-    """
+    """The anthropic SDK's own tracing beside Traceloop's records each call twice; the metrics count
+    each call once, failed ones included (they carry no response id: the scope precedence of
+    processor/dedupe.py keeps the SDK's own copy), and the copies are counted as duplicates."""
     config = parse_config("", "test", {})
     registry = CollectorRegistry()
     sink = Collect()
@@ -208,7 +208,7 @@ def test_double_traced_calls_are_counted_once() -> None:
     async def run() -> int:
         spans = 0
         for request in read_recorded(RECORDED / "traceloop-anthropic-doubled.jsonl"):
-            spans += (await pipeline.export(request, None, "replay")).span_count
+            spans += (await pipeline.export(request, "replay")).span_count
         return spans
 
     asyncio.run(run())
@@ -217,9 +217,10 @@ def test_double_traced_calls_are_counted_once() -> None:
     assert sorted(call.response_id for call in sink.calls if call.status == "ok") == sorted(
         entry["response_id"] for entry in successes
     )
-    assert sum(call.status == "error" for call in sink.calls) == 2 * failures
+    assert sum(call.status == "error" for call in sink.calls) == failures
+    assert {call.scope for call in sink.calls} == {"com.anthropic.sdk.python"}
     duplicates = registry.get_sample_value("otlp_enricher_llm_duplicate_calls_total")
-    assert duplicates == len(successes)
+    assert duplicates == len(provider_log)
 
 
 def test_a_retried_request_is_counted_once() -> None:
@@ -232,7 +233,7 @@ def test_a_retried_request_is_counted_once() -> None:
     async def run() -> None:
         for _ in range(2):
             for request in requests:
-                await pipeline.export(request, None, "grpc")
+                await pipeline.export(request, "grpc")
 
     asyncio.run(run())
     labels = {"provider": "openai", "model": "gpt-4o-2024-08-06", "operation": "chat", "status": "ok"}

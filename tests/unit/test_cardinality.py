@@ -74,7 +74,7 @@ def test_pipeline_series_stay_bounded_with_distinct_models_and_user_ids() -> Non
                 )
                 for index in range(batch, batch + 500)
             ]
-            await pipeline.export(request(spans), None, "test")
+            await pipeline.export(request(spans).SerializeToString(), "test")
 
     asyncio.run(send(0, 5_000))
     after_first = series_count(registry)
@@ -117,7 +117,7 @@ def test_series_budget_bounds_the_product_of_labels_priced_models_included() -> 
                 for provider in ("openai", "azure.ai.openai")
                 for model in priced
             ]
-            await pipeline.export(request(spans), None, "test")
+            await pipeline.export(request(spans).SerializeToString(), "test")
 
     asyncio.run(send())
     series = series_count(registry)

@@ -89,3 +89,34 @@ def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
     broken.write_text("receivers: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_usage_scope_rows_are_parsed_and_validated() -> None:
+    """``usage.scopes`` rows add input-inclusivity knowledge; a bad row names each mistake."""
+    config = parse_config(
+        "processors: {genai: {usage: {input_excludes_cache_scopes: [old.lib], scopes: ["
+        "{scope: acme.llm, provider: anthropic, input: excludes_cache, min_version: '1.2', below_version: '2.0'}]}}}",
+        "test.yaml",
+        {},
+    )
+    usage = config.genai.usage
+    assert usage.input_excludes_cache_scopes == frozenset({"old.lib"})
+    (row,) = usage.scope_rules
+    assert (row.scope, row.provider, row.input_includes_cache, row.min_version, row.below_version) == (
+        "acme.llm",
+        "anthropic",
+        False,
+        "1.2",
+        "2.0",
+    )
+    found = problems(
+        "processors: {genai: {usage: {scopes: ["
+        "{provider: openai}, {scope: x, input: maybe, below_version: abc, y: 1}]}}}"
+    )
+    assert "processors.genai.usage.scopes[0].scope: is required" in found
+    assert "processors.genai.usage.scopes[0].input: is required (includes_cache or excludes_cache)" in found
+    assert (
+        "processors.genai.usage.scopes[1].input: expected one of includes_cache, excludes_cache, got 'maybe'" in found
+    )
+    assert any(p.startswith("processors.genai.usage.scopes[1].below_version: expected a dotted version") for p in found)
+    assert "processors.genai.usage.scopes[1].y: unknown key" in found

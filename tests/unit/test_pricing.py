@@ -121,3 +121,60 @@ def test_resolution_cache_is_bounded() -> None:
     for index in range(500):
         priced.card("openai", f"unknown-model-{index}")
     assert len(priced._cache) == 50
+
+
+NOV_2026_NS = 1_793_491_200 * 1_000_000_000  # 2026-11-01: OpenAI's tier prices are in the table by then
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "card_provider", "per_mtok_in_out"),
+    [
+        # Bedrock cross-region (geo) profile: Claude Sonnet 4.5 at $3.30 / $16.50 (10 % over global)
+        ("unknown", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws.bedrock", (3.30, 16.50)),
+        ("aws.bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws.bedrock", (3.30, 16.50)),
+        # OpenAI fine-tuned gpt-4o (2024-08-06): $3.75 / $15; gpt-4o-mini: $0.30 / $1.20
+        ("unknown", "ft:gpt-4o-2024-08-06:acme::A1b2C3", "openai", (3.75, 15.0)),
+        ("openai", "ft:gpt-4o-mini-2024-07-18:acme:support:X9", "openai", (0.30, 1.20)),
+        # Gemini API resource names: gemini-2.5-flash $0.30 / $2.50
+        ("unknown", "models/gemini-2.5-flash", "gcp.gemini", (0.30, 2.50)),
+        ("gcp.gemini", "models/gemini-2.5-flash", "gcp.gemini", (0.30, 2.50)),
+        # provider/model with no provider attribute: the label follows the price
+        ("unknown", "openai/gpt-4o", "openai", (2.50, 10.0)),
+    ],
+)
+def test_model_ids_resolve_and_the_provider_follows_the_price(
+    provider: str, model: str, card_provider: str, per_mtok_in_out: tuple[float, float]
+) -> None:
+    """Ids providers really return, with or without a provider attribute, resolve to their list price."""
+    card = book().card(provider, model)
+    assert card is not None
+    assert card.provider == card_provider
+    assert card.cost(Tokens(input=M, output=M)) == pytest.approx(sum(per_mtok_in_out))
+
+
+def test_discounts_and_overrides_follow_the_resolved_provider() -> None:
+    """``openai/gpt-4o`` with no provider attribute gets the openai discount and openai/ override."""
+    discounted = book(discounts={"openai": 0.2}).card("unknown", "openai/gpt-4o")
+    assert discounted is not None and discounted.cost(Tokens(input=M)) == pytest.approx(2.50 * 0.8)
+    bedrock = book(
+        overrides={"aws.bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0": PriceOverride(input_mtok=2.0)}
+    )
+    card = bedrock.card("unknown", "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert card is not None and card.cost(Tokens(input=M)) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "tier", "per_mtok_in_out"),
+    [
+        ("gpt-4o", "priority", (4.25, 17.0)),  # OpenAI priority processing
+        ("gpt-4o", "default", (2.50, 10.0)),
+        ("gpt-4o", "auto", (2.50, 10.0)),
+        ("o3", "flex", (1.00, 4.00)),  # flex: half of o3's $2 / $8
+        ("gpt-4o", "batch", (1.25, 5.00)),  # Batch API: half price
+    ],
+)
+def test_openai_service_tiers_are_priced(model: str, tier: str, per_mtok_in_out: tuple[float, float]) -> None:
+    """The tier a span carries picks OpenAI's tier price; the list price otherwise."""
+    card = book().card("openai", model, NOV_2026_NS, tier)
+    assert card is not None
+    assert card.cost(Tokens(input=M, output=M)) == pytest.approx(sum(per_mtok_in_out))

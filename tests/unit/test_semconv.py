@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from otlp_enricher.model import LLMCall, SpanRejected, Tokens
-from otlp_enricher.semconv.attributes import Attributes
 from otlp_enricher.semconv.extract import CallExtractor, LabelSource, UsageSemantics
-from tests.otlp_builders import key_values, span
+from tests.otlp_builders import scanned, span
 
 
 def extract(
@@ -20,8 +19,13 @@ def extract(
 ) -> LLMCall | None:
     """Run the extractor over one span."""
     extractor = CallExtractor(UsageSemantics(excluding), [LabelSource("environment", ("deployment.environment",))])
-    resource = Attributes(key_values({"service.name": "svc", "deployment.environment": "prod"}))
-    return extractor.extract(span(attributes, **kw), resource, scope, "svc")
+    native, resource = scanned(
+        span(attributes, **kw),
+        {"service.name": "svc", "deployment.environment": "prod"},
+        scope,
+        ["deployment.environment"],
+    )
+    return None if native is None else extractor.extract(native, resource, scope, "svc")
 
 
 def test_otel_current_names() -> None:
@@ -214,7 +218,8 @@ def test_vercel_v7_and_ms_ttft() -> None:
 
 
 def test_openlit_span_attributes() -> None:
-    """OpenLIT: gen_ai.* tokens, reasoning_tokens, cost and a TTFT attribute named like a metric."""
+    """OpenLIT: gen_ai.* tokens, reasoning_tokens, cost and a TTFT attribute named like a metric,
+    which OpenLIT also sets on calls that did not stream: read only with its stream flag true."""
     call = extract(
         {
             "gen_ai.operation.name": "chat",
@@ -225,11 +230,13 @@ def test_openlit_span_attributes() -> None:
             "gen_ai.usage.reasoning_tokens": 5,
             "gen_ai.usage.cost": 0.0123,
             "gen_ai.server.time_to_first_token": 0.2,
+            "gen_ai.request.is_stream": True,
         }
     )
     assert call is not None
     assert call.tokens == Tokens(input=10, output=20, reasoning=5)
     assert call.span_cost_usd == 0.0123 and call.ttft_s == 0.2
+    assert not call.span_cost_reported  # OpenLIT prices from its own table
 
 
 def test_first_chunk_event_gives_ttft() -> None:

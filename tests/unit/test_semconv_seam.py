@@ -14,6 +14,10 @@ _NOT_READ = {
     "LLM_SPAN_NAME_PREFIXES",
     "READ_PREFIXES",
     "CONTENT_PREFIXES",
+    "CONTENT_EVENTS",
+    "CONTENT_EVENT_PREFIXES",
+    "REPORTED_COST_SOURCES",
+    "WRAPPER_OPERATIONS",
 }
 
 
@@ -37,3 +41,8 @@ def test_every_key_table_is_scanned() -> None:
 def test_marker_keys_are_read() -> None:
     """A marker key's value is needed to decide, so it must be decoded too."""
     assert keys.MARKER_KEYS <= keys.READ_KEYS
+
+
+def test_span_name_candidates_match_the_operations_recognised_by_name() -> None:
+    """The scanner hands over ``<operation> <model>`` spans for exactly the operations the name rule accepts."""
+    assert set(keys.LLM_SPAN_NAME_PREFIXES) == {f"{operation} " for operation in keys.SPAN_NAME_OPERATIONS}

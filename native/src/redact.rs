@@ -1,0 +1,449 @@
+//! Redaction: the scrubbers configured in Python (``processor/redaction.py``), applied in order.
+//!
+//! Each scrubber is a regular expression (Python ``re`` syntax, look-around included, run by
+//! ``fancy-regex``), an optional validator (Luhn, IP address, phone digit count) and a marker.
+//! One pass of a ``RegexSet`` over *look-around-free relaxations* of every pattern (each matches
+//! wherever its exact pattern does) tells which scrubbers can match at all; only those run.
+//! Results are remembered (bounded by bytes) so the same text is scrubbed once for the Loki
+//! line, the Tempo span and the local files alike.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use fancy_regex::Regex as ExactRegex;
+use regex::RegexSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validator {
+    None,
+    Luhn,
+    Ip,
+    Phone,
+}
+
+impl Validator {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "" => Ok(Validator::None),
+            "luhn" => Ok(Validator::Luhn),
+            "ip" => Ok(Validator::Ip),
+            "phone" => Ok(Validator::Phone),
+            other => Err(format!("unknown validator {other:?}")),
+        }
+    }
+
+    fn accepts(self, candidate: &str) -> bool {
+        match self {
+            Validator::None => true,
+            Validator::Luhn => luhn(candidate),
+            Validator::Ip => candidate.parse::<std::net::IpAddr>().is_ok(),
+            Validator::Phone => {
+                (9..=15).contains(&candidate.chars().filter(char::is_ascii_digit).count())
+            }
+        }
+    }
+}
+
+fn luhn(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let total: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(index, &digit)| {
+            if index % 2 == 1 {
+                let doubled = digit * 2;
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
+            } else {
+                digit
+            }
+        })
+        .sum();
+    total.is_multiple_of(10)
+}
+
+/// One scrubber as configured.
+pub struct ScrubberSpec {
+    pub name: String,
+    pub pattern: String,
+    pub validator: Validator,
+    pub marker: String,
+}
+
+struct Scrubber {
+    name: String,
+    exact: ExactRegex,
+    validator: Validator,
+    marker: String,
+    secret_group: bool,
+}
+
+/// A scrub went wrong (e.g. the backtracking limit); the text must be dropped, not sent raw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrubFailed(pub String);
+
+pub type Counts = Vec<(usize, u32)>;
+type Remembered = Arc<(String, Counts)>;
+
+pub struct Redactor {
+    scrubbers: Vec<Scrubber>,
+    /// Relaxed patterns, one per scrubber in ``relaxed_of`` order.
+    set: Option<RegexSet>,
+    /// For each scrubber, its index in ``set`` (``None``: no relaxation, always a candidate).
+    relaxed_of: Vec<Option<usize>>,
+    memo: Mutex<Memo>,
+}
+
+impl Redactor {
+    pub fn new(specs: Vec<ScrubberSpec>, memo_bytes: usize) -> Result<Self, String> {
+        let mut scrubbers = Vec::with_capacity(specs.len());
+        let mut relaxed = Vec::new();
+        let mut relaxed_of = Vec::new();
+        for spec in specs {
+            let exact =
+                ExactRegex::new(&spec.pattern).map_err(|e| format!("{}: {e}", spec.name))?;
+            let secret_group = exact.capture_names().any(|name| name == Some("secret"));
+            let loose = relax(&spec.pattern);
+            if regex::Regex::new(&loose).is_ok() {
+                relaxed_of.push(Some(relaxed.len()));
+                relaxed.push(loose);
+            } else {
+                relaxed_of.push(None);
+            }
+            scrubbers.push(Scrubber {
+                name: spec.name,
+                exact,
+                validator: spec.validator,
+                marker: spec.marker,
+                secret_group,
+            });
+        }
+        let set = if relaxed.is_empty() {
+            None
+        } else {
+            Some(RegexSet::new(&relaxed).map_err(|e| format!("prefilter: {e}"))?)
+        };
+        Ok(Redactor {
+            scrubbers,
+            set,
+            relaxed_of,
+            memo: Mutex::new(Memo::new(memo_bytes)),
+        })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.scrubbers.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scrubbers.is_empty()
+    }
+
+    fn candidates(&self, text: &str) -> Vec<bool> {
+        let matched = self.set.as_ref().map(|set| set.matches(text));
+        self.relaxed_of
+            .iter()
+            .map(|slot| match (slot, &matched) {
+                (Some(index), Some(found)) => found.matched(*index),
+                _ => true,
+            })
+            .collect()
+    }
+
+    /// ``text`` with every match replaced, and how many matches each scrubber (by index) made.
+    pub fn scrub(&self, text: &str) -> Result<Remembered, ScrubFailed> {
+        if self.scrubbers.is_empty() {
+            return Ok(Arc::new((text.to_owned(), Vec::new())));
+        }
+        if let Some(found) = self.memo.lock().expect("memo lock").get(text) {
+            return Ok(found);
+        }
+        let result = Arc::new(self.scrub_fresh(text)?);
+        self.memo
+            .lock()
+            .expect("memo lock")
+            .put(text, result.clone());
+        Ok(result)
+    }
+
+    fn scrub_fresh(&self, text: &str) -> Result<(String, Counts), ScrubFailed> {
+        let mut current = text.to_owned();
+        let mut counts = Vec::new();
+        let mut candidates = self.candidates(&current);
+        for (index, scrubber) in self.scrubbers.iter().enumerate() {
+            if !candidates[index] {
+                continue;
+            }
+            let (next, count) = scrubber.apply(&current)?;
+            if count > 0 {
+                counts.push((index, count));
+                current = next;
+                // A replacement changes the text the later scrubbers see.
+                candidates = self.candidates(&current);
+            }
+        }
+        Ok((current, counts))
+    }
+
+    pub fn name(&self, index: usize) -> &str {
+        &self.scrubbers[index].name
+    }
+}
+
+impl Scrubber {
+    fn apply(&self, text: &str) -> Result<(String, u32), ScrubFailed> {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        let mut count = 0;
+        for captures in self.exact.captures_iter(text) {
+            let captures = captures.map_err(|e| ScrubFailed(format!("{}: {e}", self.name)))?;
+            let whole = captures.get(0).expect("group 0");
+            if !self.validator.accepts(whole.as_str()) {
+                continue;
+            }
+            count += 1;
+            let (start, end) = match captures.name("secret").filter(|_| self.secret_group) {
+                Some(secret) => (secret.start(), secret.end()),
+                None => (whole.start(), whole.end()),
+            };
+            out.push_str(&text[last..start]);
+            out.push_str(&self.marker);
+            last = end;
+        }
+        if count == 0 {
+            return Ok((String::new(), 0));
+        }
+        out.push_str(&text[last..]);
+        Ok((out, count))
+    }
+}
+
+/// ``pattern`` without its look-around groups: a pattern that matches wherever the original does.
+pub fn relax(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut index = 0;
+    while index < chars.len() {
+        let c = chars[index];
+        if c == '\\' {
+            out.push(c);
+            if let Some(&next) = chars.get(index + 1) {
+                out.push(next);
+            }
+            index += 2;
+            continue;
+        }
+        if c == '[' {
+            let end = class_end(&chars, index);
+            out.extend(&chars[index..end]);
+            index = end;
+            continue;
+        }
+        if c == '(' && is_lookaround(&chars[index..]) {
+            index = group_end(&chars, index);
+            continue;
+        }
+        out.push(c);
+        index += 1;
+    }
+    out
+}
+
+fn is_lookaround(rest: &[char]) -> bool {
+    let head: String = rest.iter().take(4).collect();
+    head.starts_with("(?=")
+        || head.starts_with("(?!")
+        || head.starts_with("(?<=")
+        || head.starts_with("(?<!")
+}
+
+/// Index just past the character class starting at ``start``.
+fn class_end(chars: &[char], start: usize) -> usize {
+    let mut index = start + 1;
+    if chars.get(index) == Some(&'^') {
+        index += 1;
+    }
+    if chars.get(index) == Some(&']') {
+        index += 1;
+    }
+    while index < chars.len() {
+        match chars[index] {
+            '\\' => index += 2,
+            ']' => return index + 1,
+            _ => index += 1,
+        }
+    }
+    chars.len()
+}
+
+/// Index just past the group opening at ``start``.
+fn group_end(chars: &[char], start: usize) -> usize {
+    let mut depth = 0;
+    let mut index = start;
+    while index < chars.len() {
+        match chars[index] {
+            '\\' => {
+                index += 2;
+                continue;
+            }
+            '[' => {
+                index = class_end(chars, index);
+                continue;
+            }
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return index + 1;
+                }
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    chars.len()
+}
+
+/// Why a user pattern cannot be used, or ``None``.
+pub fn pattern_problem(pattern: &str) -> Option<String> {
+    match ExactRegex::new(pattern) {
+        Err(error) => Some(error.to_string()),
+        Ok(compiled) => match compiled.is_match("") {
+            Ok(true) => Some("matches the empty string".into()),
+            Ok(false) => None,
+            Err(error) => Some(error.to_string()),
+        },
+    }
+}
+
+/// Two generations of remembered results, each bounded by bytes: when the young one is full it
+/// becomes the old one and the previous old one is dropped (O(1), no per-entry bookkeeping).
+struct Memo {
+    young: HashMap<String, Remembered>,
+    old: HashMap<String, Remembered>,
+    young_bytes: usize,
+    budget: usize,
+}
+
+const MAX_REMEMBERED_TEXT: usize = 65_536;
+
+impl Memo {
+    fn new(budget_bytes: usize) -> Self {
+        Memo {
+            young: HashMap::new(),
+            old: HashMap::new(),
+            young_bytes: 0,
+            budget: budget_bytes / 2,
+        }
+    }
+
+    fn get(&mut self, text: &str) -> Option<Remembered> {
+        if let Some(found) = self.young.get(text) {
+            return Some(found.clone());
+        }
+        let found = self.old.get(text)?.clone();
+        self.put(text, found.clone());
+        Some(found)
+    }
+
+    fn put(&mut self, text: &str, value: Remembered) {
+        if text.len() > MAX_REMEMBERED_TEXT || self.budget == 0 {
+            return;
+        }
+        let cost = text.len() + value.0.len() + 64;
+        if self.young_bytes + cost > self.budget {
+            self.old = std::mem::take(&mut self.young);
+            self.young_bytes = 0;
+        }
+        self.young_bytes += cost;
+        self.young.insert(text.to_owned(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor(specs: &[(&str, &str, Validator)]) -> Redactor {
+        let specs = specs
+            .iter()
+            .map(|(name, pattern, validator)| ScrubberSpec {
+                name: (*name).into(),
+                pattern: (*pattern).into(),
+                validator: *validator,
+                marker: format!("[REDACTED:{name}]"),
+            })
+            .collect();
+        Redactor::new(specs, 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn relaxing_drops_only_lookaround() {
+        assert_eq!(
+            relax(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)"),
+            r"\d(?:[ -]?\d){12,18}"
+        );
+        assert_eq!(relax(r"(?<![(\]])a[)(]b(?=\))"), r"a[)(]b");
+        assert_eq!(relax(r"(?P<secret>x)"), r"(?P<secret>x)");
+    }
+
+    #[test]
+    fn luhn_checked_cards_only() {
+        let r = redactor(&[(
+            "card",
+            r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)",
+            Validator::Luhn,
+        )]);
+        let scrubbed = r
+            .scrub("pay 4111 1111 1111 1111 not 4111 1111 1111 1112")
+            .unwrap();
+        assert_eq!(scrubbed.0, "pay [REDACTED:card] not 4111 1111 1111 1112");
+        assert_eq!(scrubbed.1, vec![(0, 1)]);
+    }
+
+    #[test]
+    fn secret_group_replaces_only_the_secret() {
+        let r = redactor(&[(
+            "bearer",
+            r"(?i)\b(?:bearer)\s+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)",
+            Validator::None,
+        )]);
+        assert_eq!(
+            r.scrub("Authorization: Bearer abcdefghijklmnopqrst")
+                .unwrap()
+                .0,
+            "Authorization: Bearer [REDACTED:bearer]"
+        );
+    }
+
+    #[test]
+    fn remembered_results_are_the_same() {
+        let r = redactor(&[("email", r"[a-z]+@[a-z]+\.com", Validator::None)]);
+        let first = r.scrub("mail bob@example.com").unwrap();
+        let second = r.scrub("mail bob@example.com").unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.0, "mail [REDACTED:email]");
+    }
+
+    #[test]
+    fn text_without_candidates_is_unchanged() {
+        let r = redactor(&[("email", r"[a-z]+@[a-z]+\.com", Validator::None)]);
+        let scrubbed = r.scrub("nothing here").unwrap();
+        assert_eq!(scrubbed.0, "nothing here");
+        assert!(scrubbed.1.is_empty());
+    }
+
+    #[test]
+    fn bad_patterns_are_reported() {
+        assert!(pattern_problem("(").is_some());
+        assert!(pattern_problem("a*").is_some());
+        assert!(pattern_problem("ORD-[0-9]{8}").is_none());
+    }
+}

@@ -1,0 +1,218 @@
+"""The native data plane through its Python face: scanning, splicing, redaction and OTLP/JSON.
+
+Expected values come from protobuf's own parser and Python's ``re`` engine run on the same
+inputs, never from the native code under test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from otlp_enricher.dataplane import Scanner, SpanEdit, SpanWriter
+from otlp_enricher.otlp_json import OtlpDecodeError, read_recorded
+from otlp_enricher.processor.redaction import BUILTIN_PATTERNS, RedactionSettings, Redactor
+from otlp_enricher.semconv import keys
+from tests.otlp_builders import decoded, request, span
+from tests.peers.workload import SECRETS
+
+RECORDED = Path(__file__).parent.parent / "fixtures" / "recorded"
+FIXTURES = sorted(p for p in RECORDED.iterdir() if p.suffix in (".jsonl", ".binpb"))
+
+
+def _requests() -> list[bytes]:
+    return [body for path in FIXTURES for body in read_recorded(path)]
+
+
+def _spans(message: ExportTraceServiceRequest) -> list[Any]:
+    return [s for rs in message.resource_spans for ss in rs.scope_spans for s in ss.spans]
+
+
+def _is_content(key: str) -> bool:
+    return key in keys.CONTENT_KEYS or key.startswith(keys.CONTENT_PREFIXES)
+
+
+def test_fixtures_exist() -> None:
+    """The recorded fixtures are the corpus of every test below."""
+    assert len(FIXTURES) >= 6
+
+
+@pytest.mark.parametrize("body", _requests()[:40])
+def test_scan_counts_every_span_and_hands_over_exactly_the_marked_ones(body: bytes) -> None:
+    """A span is handed to Python iff it carries a marker key; its read attributes decode as protobuf's."""
+    message = ExportTraceServiceRequest.FromString(body)
+    spans = _spans(message)
+    scan = Scanner().scan(body)
+    assert scan.span_count == len(spans)
+    marked = [i for i, s in enumerate(spans) if any(kv.key in keys.MARKER_KEYS for kv in s.attributes)]
+    assert [s.ordinal for s in scan.spans] == marked
+    for native in scan.spans:
+        original = spans[native.ordinal]
+        assert native.trace_id == original.trace_id and native.span_id == original.span_id
+        assert native.start_time_unix_nano == original.start_time_unix_nano
+        assert native.status.code == original.status.code and native.status.message == original.status.message
+        expected = {kv.key: decoded(kv.value) for kv in original.attributes if kv.key in keys.READ_KEYS}
+        expected.update(
+            {kv.key: decoded(kv.value) for kv in original.attributes if kv.key.startswith(keys.READ_PREFIXES)}
+        )
+        assert native.attributes == expected
+        assert [e.name for e in native.events] == [e.name for e in original.events]
+
+
+def test_non_llm_spans_are_scanned_not_handed_over() -> None:
+    """Ordinary spans cost a scan: counted, not returned."""
+    body = request([span({"http.route": "/cart"}) for _ in range(50)]).SerializeToString()
+    scan = Scanner().scan(body)
+    assert scan.span_count == 50 and scan.spans == []
+
+
+def test_every_truncation_of_a_request_is_a_decode_error_or_a_shorter_valid_message() -> None:
+    """Cutting a request anywhere never crashes and never reads past the end."""
+    body = _requests()[0]
+    scanner = Scanner()
+    for cut in range(0, len(body), max(1, len(body) // 300)):
+        try:
+            scanned = scanner.scan(body[:cut])
+        except OtlpDecodeError:
+            continue
+        assert scanned.span_count <= len(_spans(ExportTraceServiceRequest.FromString(body)))
+
+
+def test_invalid_utf8_in_a_string_is_refused() -> None:
+    """protobuf requires proto3 strings to be UTF-8; so do we (the bytes go on to Tempo)."""
+    good = request([span({"gen_ai.operation.name": "chat"})]).SerializeToString()
+    bad = good.replace(b"chat", b"ch\xffa")
+    with pytest.raises(OtlpDecodeError):
+        Scanner().scan(bad)
+
+
+def _edits(scan_spans: list[Any]) -> dict[int, SpanEdit]:
+    return {s.ordinal: ({}, [("otlp_enricher.cost_usd", 0.125), ("otlp_enricher.unpriced", False)]) for s in scan_spans}
+
+
+@pytest.mark.parametrize("content", ["keep", "strip"])
+def test_spliced_spans_decode_to_the_original_plus_the_enrichment(content: str) -> None:
+    """Edited spans = original (content stripped if asked) + added attributes; all else byte-identical."""
+    writer = SpanWriter(content, None)
+    for body in _requests():
+        scan = Scanner().scan(body)
+        if not scan.spans:
+            continue
+        out, _, failed = writer.write(body, _edits(scan.spans))
+        assert failed == 0
+        before, after = (_spans(ExportTraceServiceRequest.FromString(b)) for b in (body, out))
+        edited = {s.ordinal for s in scan.spans}
+        assert len(before) == len(after)
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
+            if index not in edited:
+                assert new == old
+                continue
+            expected = type(old)()
+            expected.CopyFrom(old)
+            if content == "strip":
+                kept = [kv for kv in old.attributes if not _is_content(kv.key)]
+                del expected.attributes[:]
+                expected.attributes.extend(kept)
+                for event in expected.events:
+                    if event.name in keys.CONTENT_EVENTS or event.name.startswith(keys.CONTENT_EVENT_PREFIXES):
+                        del event.attributes[:]
+            expected.attributes.add(key="otlp_enricher.cost_usd").value.double_value = 0.125
+            expected.attributes.add(key="otlp_enricher.unpriced").value.bool_value = False
+            assert new == expected
+
+
+def test_user_ids_are_replaced_or_dropped_in_place() -> None:
+    """A replace edit rewrites the value; ``None`` drops the attribute."""
+    body = request([span({"gen_ai.operation.name": "chat", "user.id": "bob@example.com", "llm.user": "x"})])
+    out, _, _ = SpanWriter("keep", None).write(
+        body.SerializeToString(), {0: ({"user.id": "h:1", "llm.user": None}, [])}
+    )
+    attributes = {
+        kv.key: kv.value.string_value for kv in _spans(ExportTraceServiceRequest.FromString(out))[0].attributes
+    }
+    assert attributes == {"gen_ai.operation.name": "chat", "user.id": "h:1"}
+
+
+def _reference_scrub(text: str) -> tuple[str, Counter[str]]:
+    """The built-in scrubbers run by Python's ``re`` engine: the oracle for the native ones."""
+    counts: Counter[str] = Counter()
+    validators = {
+        "": lambda m: True,
+        "luhn": _luhn,
+        "ip": _ip,
+        "phone": lambda m: 9 <= sum(c.isdigit() for c in m) <= 15,
+    }
+    for name, (pattern, validator) in BUILTIN_PATTERNS.items():
+        compiled = re.compile(pattern)
+        marker = f"[REDACTED:{name}]"
+
+        def replace(
+            match: re.Match[str], name: str = name, marker: str = marker, check: Any = validators[validator]
+        ) -> str:
+            if not check(match.group(0)):
+                return match.group(0)
+            counts[name] += 1
+            if "secret" in match.re.groupindex and match.group("secret") is not None:
+                start, end = match.span("secret")
+                offset = match.start(0)
+                return match.group(0)[: start - offset] + marker + match.group(0)[end - offset :]
+            return marker
+
+        text = compiled.sub(replace, text)
+    return text, counts
+
+
+def _luhn(candidate: str) -> bool:
+    digits = [int(c) for c in candidate if c.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0
+
+
+def _ip(candidate: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+def _content_strings() -> list[str]:
+    texts: list[str] = []
+
+    def walk(value: AnyValue) -> None:
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            texts.append(value.string_value)
+        elif kind == "array_value":
+            for item in value.array_value.values:
+                walk(item)
+        elif kind == "kvlist_value":
+            for kv in value.kvlist_value.values:
+                walk(kv.value)
+
+    for body in _requests():
+        for s in _spans(ExportTraceServiceRequest.FromString(body)):
+            for kv in s.attributes:
+                if _is_content(kv.key):
+                    walk(kv.value)
+    return texts
+
+
+def test_native_redaction_equals_python_re_on_every_fixture_string_and_the_secret_corpus() -> None:
+    """Same output and same match counts as Python's engine, on real prompts and on secrets."""
+    redactor = Redactor(RedactionSettings())
+    corpus = _content_strings() + list(SECRETS) + [" ".join(SECRETS), "call +44 20 7946 0958 or 10.0.0.1 / ::1"]
+    assert len(corpus) > 50
+    for text in corpus:
+        counts: Counter[str] = Counter()
+        assert (redactor.scrub(text, counts), counts) == _reference_scrub(text), text[:200]
