@@ -198,6 +198,7 @@ class LokiExporterConfig:
     max_line_bytes: int = 256_000
     labels: Mapping[str, str] = field(default_factory=dict)
     max_model_values: int = 100
+    max_streams: int = 1000
     batch: BatchConfig = field(default_factory=BatchConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
 
@@ -906,6 +907,7 @@ def _loki(node: _Node) -> LokiExporterConfig:
         max_line_bytes=node.integer("max_line_bytes", 256_000, 1024),
         labels=_loki_labels(node),
         max_model_values=node.integer("max_model_values", 100, 1),
+        max_streams=node.integer("max_streams", 1000, 1),
         batch=BatchConfig(
             max_lines=batch.integer("max_lines", 1000, 1),
             max_bytes=batch.integer("max_bytes", 1_048_576, 1024),
