@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             config = load_config(args.config)
+            for warning in config.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             print(f"{args.config}: ok ({_summary(config)})")
             return 0
         config = load_config(getattr(args, "config", None))

@@ -1,7 +1,11 @@
 """The whole configuration: YAML in the Collector's vocabulary, loaded and validated once at start.
 
 Every problem is reported together, each as ``key.path: expected …, got …``; unknown keys are
-errors; ``${env:NAME}`` and ``${env:NAME:-default}`` are expanded in every string value. With no
+errors; ``${env:NAME}`` and ``${env:NAME:-default}`` are expanded in every string value after the
+YAML is parsed, as plain text (a value that is wholly one variable becomes a number or boolean only
+when it is spelled as one; it is never parsed as YAML, so ``@``, ``{`` or ``null`` stay text). No
+problem message echoes a value under a secret-bearing key (``password``, ``token``, ``auth``,
+``headers``, ``hash_key`` …) or the userinfo of a URL: those are described by kind only. With no
 file at all the embedded ``default-config.yaml`` runs the sidecar with no other service: OTLP on
 4317/4318, metrics on 9464, prompt logs and spans written as JSON lines under ``storage.directory``.
 This is the only module that reads the environment.
@@ -9,6 +13,7 @@ This is the only module that reads the environment.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -37,6 +42,8 @@ from otlp_enricher.processor.redaction import (
     validate_pattern,
 )
 from otlp_enricher.processor.slo import SloSpec
+from otlp_enricher.security.auth import BearerTokenConfig, ServerAuthConfig
+from otlp_enricher.security.tls import TLS_VERSIONS, ServerTlsConfig
 from otlp_enricher.semconv.extract import UsageSemantics
 from otlp_enricher.semconv.keys import is_forbidden_label_key
 from otlp_enricher.semconv.scopes import ScopeRule, version_key
@@ -84,18 +91,30 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class GrpcReceiverConfig:
-    """``receivers.otlp.protocols.grpc``."""
+    """``receivers.otlp.protocols.grpc``; ``max_connections`` 0 = a share of the fd limit."""
 
     endpoint: Endpoint
     max_recv_msg_size_mib: int = 64
+    tls: ServerTlsConfig | None = None
+    auth: ServerAuthConfig | None = None
+    max_concurrent_requests: int = 16
+    max_connections: int = 0
+    idle_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class HttpReceiverConfig:
-    """``receivers.otlp.protocols.http``."""
+    """``receivers.otlp.protocols.http``; ``max_connections`` 0 = a share of the fd limit."""
 
     endpoint: Endpoint
     max_request_body_size_mib: int = 64
+    tls: ServerTlsConfig | None = None
+    auth: ServerAuthConfig | None = None
+    max_concurrent_requests: int = 8
+    max_connections: int = 0
+    read_header_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    idle_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +133,7 @@ class LabelsConfig:
     max_values_per_label: int = 100
     max_values: Mapping[str, int] = field(default_factory=dict)
     max_value_length: int = 128
+    max_series: int = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +162,13 @@ class GenaiProcessorConfig:
 
 @dataclass(frozen=True, slots=True)
 class PrometheusExporterConfig:
-    """``exporters.prometheus``: where ``/metrics``, ``/healthz`` and ``/readyz`` are served."""
+    """``exporters.prometheus``: where ``/metrics``, ``/healthz`` and ``/readyz`` are served;
+    ``auth`` guards ``/metrics`` only (probes stay open)."""
 
     endpoint: Endpoint
+    tls: ServerTlsConfig | None = None
+    auth: ServerAuthConfig | None = None
+    max_connections: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +218,7 @@ class LokiExporterConfig:
     max_line_bytes: int = 256_000
     labels: Mapping[str, str] = field(default_factory=dict)
     max_model_values: int = 100
+    max_streams: int = 1000
     batch: BatchConfig = field(default_factory=BatchConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
 
@@ -259,6 +284,7 @@ class Config:
     service: ServiceConfig
     source: str = DEFAULT_CONFIG_RESOURCE
     redaction: RedactionSettings = field(default_factory=RedactionSettings)
+    warnings: tuple[str, ...] = ()
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -280,7 +306,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError([f"{source}: not valid YAML ({error})"]) from error
+        raise ConfigError([f"{source}: not valid YAML ({_yaml_problem(error)})"]) from None
     if raw is None:
         raw = {}
     errors: list[str] = []
@@ -302,7 +328,31 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     root.done()
     if errors:
         raise ConfigError(errors)
-    return config
+    return dataclasses.replace(config, warnings=tuple(credential_warnings(config)))
+
+
+def credential_warnings(config: Config) -> list[str]:
+    """Credentials that would travel in clear text: Loki auth or auth-like headers over ``http://``,
+    Tempo headers over an insecure connection. Each names the key, never the credential."""
+    warnings: list[str] = []
+    loki = config.exporters.loki
+    if loki is not None and loki.endpoint.lower().startswith("http://"):
+        sent = [
+            name
+            for name, present in (
+                ("auth.basic", bool(loki.basic_username or loki.basic_password)),
+                ("auth.bearer_token", bool(loki.bearer_token)),
+                ("headers", any(is_secret_path(header) for header in loki.headers)),
+            )
+            if present
+        ]
+        if sent:
+            warnings.append(f"exporters.loki: {', '.join(sent)} sent in clear text over http://; use https://")
+    tempo = config.exporters.tempo
+    clear = tempo is not None and (tempo.tls.insecure or tempo.endpoint.lower().startswith("http://"))
+    if tempo is not None and clear and any(is_secret_path(header) for header in tempo.headers):
+        warnings.append("exporters.tempo: headers with credentials sent in clear text; enable TLS")
+    return warnings
 
 
 def _expand_env(value: Any, path: str, environ: Mapping[str, str], errors: list[str]) -> Any:
@@ -319,13 +369,48 @@ def _expand_env(value: Any, path: str, environ: Mapping[str, str], errors: list[
 
         expanded = _ENV_PATTERN.sub(substitute, value)
         if expanded != value and _ENV_PATTERN.fullmatch(value):
-            return yaml.safe_load(expanded) if expanded else expanded  # typed like the Collector does
+            return _scalar(expanded)
         return expanded
     if isinstance(value, dict):
         return {key: _expand_env(item, _join(path, str(key)), environ, errors) for key, item in value.items()}
     if isinstance(value, list):
         return [_expand_env(item, f"{path}[{index}]", environ, errors) for index, item in enumerate(value)]
     return value
+
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_SECRET_KEY = re.compile(r"password|passwd|token|secret|auth|headers|hash_key|api[_-]?key|credential|cookie", re.I)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def _scalar(text: str) -> Any:
+    """An environment value that is a whole config value: a number or boolean when spelled as one
+    (so ``max_lines: ${env:N}`` works), otherwise the text itself, never YAML-parsed."""
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return {"true": True, "false": False}.get(text, text)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The problem and its line/column, without PyYAML's snippet of the line (it may hold a secret)."""
+    problem = getattr(error, "problem", None) or type(error).__name__
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(problem)
+
+
+def is_secret_path(path: str) -> bool:
+    """Whether a config key path names a value that must never be echoed (credentials, headers)."""
+    return bool(_SECRET_KEY.search(path))
+
+
+def describe(path: str, value: Any) -> str:
+    """``value`` for a problem message: its kind only under a secret-bearing key, URL userinfo hidden."""
+    if is_secret_path(path):
+        return f"{_kind(value)} (value not shown)"
+    return _USERINFO.sub(r"\1***@", repr(value))
 
 
 def _join(path: str, key: str) -> str:
@@ -379,7 +464,8 @@ class _Node:
             return default
         checked = check(value)
         if checked is None:
-            self.error(_join(self.path, key), f"expected {expected}, got {value!r}")
+            path = _join(self.path, key)
+            self.error(path, f"expected {expected}, got {describe(path, value)}")
             return default
         return checked
 
@@ -418,6 +504,15 @@ class _Node:
 
         return self._typed(key, default, check, f"a whole number from {minimum} up")
 
+    def duration(self, key: str, default_s: float, minimum_s: float = 0.0) -> float:
+        """A Collector duration (``"30s"``, ``"1m30s"``, ``"500ms"``) or a number of seconds."""
+
+        def check(value: Any) -> float | None:
+            seconds = parse_duration(value)
+            return seconds if seconds is not None and seconds >= minimum_s else None
+
+        return self._typed(key, default_s, check, f"a duration such as 30s or 1m, from {minimum_s:g}s up")
+
     def boolean(self, key: str, default: bool) -> bool:
         return self._typed(key, default, lambda v: v if isinstance(v, bool) else None, "true or false")
 
@@ -426,7 +521,8 @@ class _Node:
         value = default if raw is None else raw
         parsed = parse_endpoint(value) if isinstance(value, str) else None
         if parsed is None:
-            self.error(_join(self.path, key), f"expected host:port, got {value!r}")
+            path = _join(self.path, key)
+            self.error(path, f"expected host:port, got {describe(path, value)}")
             return parse_endpoint(default) or Endpoint("127.0.0.1", 0)
         return parsed
 
@@ -438,16 +534,23 @@ class _Node:
             return (value,)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
-        self.error(_join(self.path, key), f"expected a string or a list of strings, got {value!r}")
+        path = _join(self.path, key)
+        self.error(path, f"expected a string or a list of strings, got {describe(path, value)}")
         return ()
 
     def string_map(self, key: str) -> dict[str, str]:
         value = self.raw(key)
         if value is None:
             return {}
-        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-            return {str(k): v for k, v in value.items()}
-        self.error(_join(self.path, key), f"expected a mapping of strings to strings, got {value!r}")
+        path = _join(self.path, key)
+        if isinstance(value, dict):
+            wrong = [str(k) for k, v in value.items() if not isinstance(v, str)]
+            if not wrong:
+                return {str(k): v for k, v in value.items()}
+            for name in wrong:
+                self.error(f"{path}.{name}", f"expected a string, got {describe(path, value[name])}")
+            return {}
+        self.error(path, f"expected a mapping of strings to strings, got {describe(path, value)}")
         return {}
 
     def list_of_nodes(self, key: str) -> list[_Node]:
@@ -464,6 +567,29 @@ class _Node:
         for key in self._data:
             if key not in self._used and key not in nested:
                 self.error(_join(self.path, str(key)), "unknown key")
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds of a Go-style duration string or a plain number; ``None`` when malformed."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) and value >= 0 else None
+    if not isinstance(value, str) or not value:
+        return None
+    text, total, position = value.strip(), 0.0, 0
+    if text == "0":
+        return 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    return total if position == len(text) and position else None
 
 
 def parse_endpoint(value: str) -> Endpoint | None:
@@ -487,11 +613,29 @@ def _receivers(node: _Node) -> ReceiversConfig:
     grpc = http = None
     if protocols.has("grpc"):
         g = protocols.child("grpc")
-        grpc = GrpcReceiverConfig(g.endpoint("endpoint", "0.0.0.0:4317"), g.integer("max_recv_msg_size_mib", 64, 1))
+        grpc = GrpcReceiverConfig(
+            g.endpoint("endpoint", "0.0.0.0:4317"),
+            g.integer("max_recv_msg_size_mib", 64, 1),
+            tls=_server_tls(g, grpc=True),
+            auth=_server_auth(g),
+            max_concurrent_requests=g.integer("max_concurrent_requests", 16, 1),
+            max_connections=g.integer("max_connections", 0, 0),
+            idle_timeout_s=g.duration("idle_timeout", 60.0, 0.1),
+        )
         g.done()
     if protocols.has("http"):
         h = protocols.child("http")
-        http = HttpReceiverConfig(h.endpoint("endpoint", "0.0.0.0:4318"), h.integer("max_request_body_size_mib", 64, 1))
+        http = HttpReceiverConfig(
+            h.endpoint("endpoint", "0.0.0.0:4318"),
+            h.integer("max_request_body_size_mib", 64, 1),
+            tls=_server_tls(h),
+            auth=_server_auth(h),
+            max_concurrent_requests=h.integer("max_concurrent_requests", 8, 1),
+            max_connections=h.integer("max_connections", 0, 0),
+            read_header_timeout_s=h.duration("read_header_timeout", 10.0, 0.1),
+            read_timeout_s=h.duration("read_timeout", 30.0, 0.1),
+            idle_timeout_s=h.duration("idle_timeout", 60.0, 0.1),
+        )
         h.done()
     if grpc is None and http is None:
         protocols.error(protocols.path, "expected at least one of grpc, http")
@@ -499,6 +643,61 @@ def _receivers(node: _Node) -> ReceiversConfig:
     otlp.done()
     node.done()
     return ReceiversConfig(grpc, http)
+
+
+def _server_tls(listener: _Node, grpc: bool = False) -> ServerTlsConfig | None:
+    """``tls`` of a listener (configtls): cert and key required, TLS 1.2 or 1.3."""
+    if not listener.has("tls"):
+        return None
+    node = listener.child("tls")
+    versions = ("1.2",) if grpc else tuple(TLS_VERSIONS)
+    tls = ServerTlsConfig(
+        cert_file=node.required_string("cert_file"),
+        key_file=node.required_string("key_file"),
+        client_ca_file=node.string("client_ca_file"),
+        min_version=node.string("min_version", "1.2", versions),  # grpcio exposes no minimum version
+        reload_interval_s=node.duration("reload_interval", 0.0, 0.0),
+    )
+    for key in ("cert_file", "key_file", "client_ca_file"):
+        value = getattr(tls, key)
+        if value and not os.path.isfile(value):
+            node.error(_join(node.path, key), "expected a readable file, which this path is not")
+    node.done()
+    return tls
+
+
+def _server_auth(listener: _Node) -> ServerAuthConfig | None:
+    """``auth`` of a listener: ``bearer_token: {token | filename, scheme}`` or ``basic: {htpasswd_file}``."""
+    if not listener.has("auth"):
+        return None
+    node = listener.child("auth")
+    config: ServerAuthConfig | None = None
+    if node.has("bearer_token"):
+        bearer = node.child("bearer_token")
+        token_config = BearerTokenConfig(
+            token=bearer.string("token"), filename=bearer.string("filename"), scheme=bearer.string("scheme", "Bearer")
+        )
+        if bool(token_config.token) == bool(token_config.filename):
+            bearer.error(bearer.path, "expected exactly one of token, filename")
+        elif token_config.filename and not os.path.isfile(token_config.filename):
+            bearer.error(_join(bearer.path, "filename"), "expected a readable file, which this path is not")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9._~+/-]*", token_config.scheme):
+            bearer.error(_join(bearer.path, "scheme"), "expected an HTTP auth scheme name such as Bearer")
+        bearer.done()
+        config = ServerAuthConfig(bearer_token=token_config)
+    if node.has("basic"):
+        basic = node.child("basic")
+        htpasswd = basic.required_string("htpasswd_file")
+        if htpasswd and not os.path.isfile(htpasswd):
+            basic.error(_join(basic.path, "htpasswd_file"), "expected a readable file, which this path is not")
+        basic.done()
+        if config is not None:
+            node.error(node.path, "expected one of bearer_token, basic, not both")
+        config = ServerAuthConfig(htpasswd_file=htpasswd)
+    if config is None:
+        node.error(node.path, "expected bearer_token or basic")
+    node.done()
+    return config
 
 
 def _genai(processors: _Node) -> GenaiProcessorConfig:
@@ -648,6 +847,7 @@ def _labels(node: _Node) -> LabelsConfig:
         max_values_per_label=node.integer("max_values_per_label", 100, 1),
         max_values=max_values,
         max_value_length=node.integer("max_value_length", 128, 8),
+        max_series=node.integer("max_series", 50_000, 1000),
     )
     node.done()
     return labels
@@ -772,7 +972,12 @@ def _buckets(node: _Node) -> BucketsConfig:
 
 def _exporters(node: _Node) -> ExportersConfig:
     prometheus = node.child("prometheus")
-    prometheus_config = PrometheusExporterConfig(prometheus.endpoint("endpoint", "0.0.0.0:9464"))
+    prometheus_config = PrometheusExporterConfig(
+        prometheus.endpoint("endpoint", "0.0.0.0:9464"),
+        tls=_server_tls(prometheus),
+        auth=_server_auth(prometheus),
+        max_connections=prometheus.integer("max_connections", 0, 0),
+    )
     prometheus.done()
     loki = _loki(node.child("loki")) if node.has("loki") else None
     tempo = _tempo(node.child("tempo")) if node.has("tempo") else None
@@ -806,8 +1011,9 @@ def _tls(node: _Node) -> TlsConfig:
 
 def _loki(node: _Node) -> LokiExporterConfig:
     endpoint = node.required_string("endpoint")
-    if endpoint and not re.match(r"^https?://", endpoint):
-        node.error(_join(node.path, "endpoint"), f"expected an http:// or https:// URL, got {endpoint!r}")
+    if endpoint and not re.match(r"^https?://[^/\s]", endpoint):
+        path = _join(node.path, "endpoint")
+        node.error(path, f"expected an http:// or https:// URL, got {describe(path, endpoint)}")
     auth = node.child("auth")
     basic = auth.child("basic")
     batch = node.child("batch")
@@ -824,6 +1030,7 @@ def _loki(node: _Node) -> LokiExporterConfig:
         max_line_bytes=node.integer("max_line_bytes", 256_000, 1024),
         labels=_loki_labels(node),
         max_model_values=node.integer("max_model_values", 100, 1),
+        max_streams=node.integer("max_streams", 1000, 1),
         batch=BatchConfig(
             max_lines=batch.integer("max_lines", 1000, 1),
             max_bytes=batch.integer("max_bytes", 1_048_576, 1024),
@@ -919,11 +1126,9 @@ def _redaction(node: _Node) -> RedactionSettings:
         enabled=node.boolean("enabled", True),
         scrubbers=tuple(name for name in scrubbers if name in BUILTIN_SCRUBBERS),
         patterns=tuple(patterns),
-        user_id=node.string("user_id", "keep", USER_ID_MODES),
+        user_id=node.string("user_id", "hash", USER_ID_MODES),
         hash_key=node.string("hash_key"),
         apply_to=tuple(apply_to),
     )
-    if settings.user_id == "hash" and not settings.hash_key:
-        node.error(_join(node.path, "hash_key"), "is required when user_id is hash (e.g. ${env:USER_ID_HASH_KEY})")
     node.done()
     return settings

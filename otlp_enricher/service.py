@@ -45,16 +45,18 @@ from otlp_enricher.governance.rollup import (
 )
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
-from otlp_enricher.processor.cardinality import CardinalityGuard
+from otlp_enricher.processor.cardinality import CardinalityGuard, SeriesBudget
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.processor.slo import SloEvaluator
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.receiver.http import HttpReceiver
 from otlp_enricher.semconv.extract import CallExtractor, label_sources
+from otlp_enricher.storage_files import make_private_dir
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 from otlp_enricher.telemetry.server import TelemetryServer
+from otlp_enricher.userid_key import resolve_redaction
 
 
 def build_metrics(config: Config, registry: CollectorRegistry) -> Metrics:
@@ -100,7 +102,8 @@ def build_pipeline(
         redactor.native if redactor.prompt_logs else None,
     )
     enricher = enricher or build_enricher(config)
-    connectors: list[CallSink] = [MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos)]
+    budget = SeriesBudget(labels.max_series, metrics.series_budget_folded.inc)
+    connectors: list[CallSink] = [MetricsConnector(metrics, guard, tuple(labels.allow), genai.slos, budget)]
     if genai.otel_metrics:
         # Its own guard, same caps: the llm_* guard already counts folds, once per call.
         quiet = CardinalityGuard(
@@ -195,8 +198,8 @@ class Service:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = build_metrics(config, self.registry)
         export_budgets(self.metrics, config.genai.budgets)
-        config.storage.directory.mkdir(parents=True, exist_ok=True)
-        redactor = Redactor(config.redaction)
+        make_private_dir(config.storage.directory)
+        redactor = Redactor(resolve_redaction(config.redaction, config.storage.directory))
         span_exporters, call_exporters = build_exporters(config, self.metrics, redactor)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
         self.enricher = ReloadableEnricher(build_enricher(config))
@@ -209,7 +212,7 @@ class Service:
         receivers = config.receivers
         self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
         self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics) if receivers.http else None
-        self.telemetry = TelemetryServer(config.exporters.prometheus.endpoint, self.registry, self.ready)
+        self.telemetry = TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics)
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -295,6 +298,8 @@ class Service:
             await self.pipeline.shutdown(1.0)
             raise
         self._started = True
+        for warning in self.config.warnings:
+            self._log.warning("insecure_credentials", detail=warning)
         self._log.info(
             "service_started",
             config=self.config.source,

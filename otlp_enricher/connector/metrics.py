@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from otlp_enricher.model import LLMCall
-from otlp_enricher.processor.cardinality import CardinalityGuard
+from otlp_enricher.processor.cardinality import OTHER, CardinalityGuard, SeriesBudget
 from otlp_enricher.processor.slo import SloSpec
 from otlp_enricher.telemetry.metrics import Metrics
 
@@ -23,12 +23,19 @@ class MetricsConnector:
     """Updates the LLM metrics for a batch of enriched calls."""
 
     def __init__(
-        self, metrics: Metrics, guard: CardinalityGuard, extra_labels: Sequence[str], slos: Sequence[SloSpec]
+        self,
+        metrics: Metrics,
+        guard: CardinalityGuard,
+        extra_labels: Sequence[str],
+        slos: Sequence[SloSpec],
+        budget: SeriesBudget | None = None,
     ) -> None:
         self._metrics = metrics
         self._guard = guard
         self._extra_labels = tuple(extra_labels)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        self._budget = budget or SeriesBudget(50_000, metrics.series_budget_folded.inc)
+        self._folded = (OTHER, OTHER, *(OTHER for _ in self._extra_labels))
         for slo in slos:
             metrics.slo_objective.labels(slo.name).set(slo.objective)
             if slo.latency_threshold_s is not None:
@@ -43,6 +50,11 @@ class MetricsConnector:
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = family.labels(*labels)
+            # Samples as exposed: a counter child is _total and _created; a histogram child one per
+            # bucket (+Inf included), _count, _sum and _created.
+            bounds = getattr(family, "_upper_bounds", None)  # set on prometheus_client histograms only
+            self._budget.spent(2 if bounds is None else len(bounds) + 3)
+            self._metrics.llm_series.set(self._budget.series)
         return child
 
     def consume(self, calls: Sequence[LLMCall]) -> None:
@@ -58,6 +70,10 @@ class MetricsConnector:
             model = guard.value("model", call.model, exempt=priced)
             operation = guard.value("operation", call.operation)
             extra = tuple(guard.value(label, call.label_values.get(label, "")) for label in self._extra_labels)
+            combination = (provider, model, *extra)
+            if combination != self._folded and not self._budget.admit(combination):
+                provider, model, *folded_extra = self._folded
+                extra = tuple(folded_extra)
             base = (provider, model)
             sums[(m.requests, (*base, operation, call.status, *extra))] += 1
             if call.status == "error":

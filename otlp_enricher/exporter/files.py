@@ -23,20 +23,18 @@ from otlp_enricher.exporter.spanedit import SpanEditor
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import SpanBatch
 from otlp_enricher.processor.redaction import Redactor
+from otlp_enricher.storage_files import make_private_dir, open_private_fd
 from otlp_enricher.telemetry.metrics import Metrics
-
-FILE_MODE = 0o600
 
 
 class JsonLinesFile:
     """An append-only file; concurrent appends share one write and one fsync."""
 
     def __init__(self, path: Path, fsync: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         self.path = path
         self._fsync = fsync
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
-        os.chmod(path, FILE_MODE)  # an older file may have been created world-readable
+        self._fd = open_private_fd(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._closed = False

@@ -6,8 +6,9 @@ durable. The sender pushes batches (bounded by ``batch.max_lines``, ``batch.max_
 ``batch.timeout_s``) to ``/loki/api/v1/push`` as snappy block-compressed protobuf (``encoding:
 protobuf``, Loki's native form) or gzip JSON (``encoding: json``).
 
-Labels are few and bounded: ``service``, ``provider``, ``model`` (capped at ``max_model_values``
-distinct values, the rest ``other``) and the static ``labels`` of the config (e.g. environment).
+Labels are few and bounded: ``service``, ``provider``, ``model`` (each capped at
+``max_model_values`` distinct values and their combinations at ``max_streams``, the rest
+``other``) and the static ``labels`` of the config (e.g. environment).
 Trace and span ids go in structured metadata; user and session ids in the line. Timestamp (span
 start) and line are derived deterministically from the span, so a replayed push is an exact
 duplicate that Loki drops. A line over ``max_line_bytes`` loses its message content, which is
@@ -37,6 +38,7 @@ from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.model import LLMCall
+from otlp_enricher.processor.cardinality import StreamBudget
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.telemetry.metrics import Metrics
 
@@ -92,28 +94,27 @@ class LokiLines:
 
     def __init__(self, config: LokiExporterConfig, redactor: Redactor, metrics: Metrics) -> None:
         self._static = sorted(config.labels.items())
-        self._max_models = config.max_model_values
-        self._models: set[str] = set()
+        self._streams = StreamBudget(
+            ("service", "provider", "model"),
+            config.max_streams,
+            config.max_model_values,
+            metrics.loki_stream_labels_folded.inc,
+        )
         self._render = PromptLogLines(redactor, metrics, config.max_line_bytes)
 
     def entry(self, call: LLMCall) -> Entry:
         """The entry of ``call``; deterministic for a given span (and model cap state)."""
+        service, provider, model = self._streams.labels(
+            (call.service or "unknown", call.provider or "unknown", call.model or "unknown")
+        )
         labels = [
-            ["service", call.service or "unknown"],
-            ["provider", call.provider or "unknown"],
-            ["model", self._model_label(call.model or "unknown")],
+            ["service", service],
+            ["provider", provider],
+            ["model", model],
             *([name, value] for name, value in self._static),
         ]
         metadata = [["trace_id", call.trace_id.hex()], ["span_id", call.span_id.hex()]]
         return labels, call.start_ns, self.line(call), metadata
-
-    def _model_label(self, model: str) -> str:
-        if model in self._models:
-            return model
-        if len(self._models) >= self._max_models:
-            return "other"
-        self._models.add(model)
-        return model
 
     def line(self, call: LLMCall) -> str:
         """The JSON line: the prompt-log record, redacted, truncated to the line limit."""

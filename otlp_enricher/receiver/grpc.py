@@ -2,18 +2,27 @@
 
 The request is taken as raw bytes (no generated deserializer) so that an undecodable body gets
 INVALID_ARGUMENT rather than gRPC's INTERNAL, and so the bytes can be forwarded unchanged.
-Admission control is ours: past ``max_inflight`` concurrent calls the answer is UNAVAILABLE with
-RetryInfo, never gRPC's own RESOURCE_EXHAUSTED (which carries no RetryInfo).
+Admission control is ours: past ``max_concurrent_requests`` concurrent calls the answer is
+UNAVAILABLE with RetryInfo, never gRPC's own RESOURCE_EXHAUSTED (which carries no RetryInfo). A
+call whose deadline has already passed when its turn comes is answered DEADLINE_EXCEEDED without
+being processed, so nothing is written that the caller will not see acknowledged.
+
+``tls`` (mutual when ``client_ca_file`` is set, certificates reloaded at the next handshake) and
+``auth`` (``authorization`` metadata, checked by an interceptor before the call is admitted:
+UNAUTHENTICATED otherwise) follow the Collector's configgrpc. Idle connections are closed after
+``idle_timeout``, unfinished handshakes after 10 s, and at most ``max_connections`` are held.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from grpc_status import rpc_status
 
 from otlp_enricher.config import GrpcReceiverConfig
+from otlp_enricher.httpserver import connection_cap
 from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.pipeline import Backpressure, Pipeline
 from otlp_enricher.receiver.answers import (
@@ -23,6 +32,8 @@ from otlp_enricher.receiver.answers import (
     export_response,
     retry_status,
 )
+from otlp_enricher.security.auth import Authenticator, build_authenticator
+from otlp_enricher.security.tls import ReloadingTls
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 
@@ -32,13 +43,13 @@ SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 class GrpcReceiver:
     """Serves OTLP/gRPC traces into a :class:`Pipeline`."""
 
-    def __init__(
-        self, config: GrpcReceiverConfig, pipeline: Pipeline, metrics: Metrics, max_inflight: int = 64
-    ) -> None:
+    def __init__(self, config: GrpcReceiverConfig, pipeline: Pipeline, metrics: Metrics) -> None:
         self._config = config
         self._pipeline = pipeline
         self._metrics = metrics
-        self._max_inflight = max_inflight
+        self._max_inflight = config.max_concurrent_requests
+        self._authenticator = build_authenticator(config.auth)
+        self._tls = ReloadingTls(config.tls) if config.tls is not None else None
         self._inflight = 0
         self._accepting = False
         self._server: grpc.aio.Server | None = None
@@ -47,17 +58,29 @@ class GrpcReceiver:
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
-        limit = self._config.max_recv_msg_size_mib * 1024 * 1024
+        config = self._config
+        limit = config.max_recv_msg_size_mib * 1024 * 1024
+        interceptors = []
+        if self._authenticator is not None:
+            on_failure = self._metrics.auth_failures.labels("grpc").inc
+            interceptors.append(_AuthInterceptor(self._authenticator, on_failure))
         server = grpc.aio.server(
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.so_reuseport", 0),  # a stale process must not silently share the port
-            ]
+                ("grpc.max_allowed_incoming_connections", connection_cap(config.max_connections, 0.4)),
+                ("grpc.max_connection_idle_ms", int(config.idle_timeout_s * 1000)),
+                ("grpc.server_handshake_timeout_ms", 10_000),
+            ],
         )
         handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(self._export)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
         address = str(self._config.endpoint)
-        self.port = server.add_insecure_port(address)
+        if self._tls is not None:
+            self.port = server.add_secure_port(address, self._tls.grpc_credentials())
+        else:
+            self.port = server.add_insecure_port(address)
         await server.start()
         self._server = server
         self._accepting = True
@@ -83,6 +106,9 @@ class GrpcReceiver:
             return await self._refuse(context, "too many concurrent exports", 1.0, "busy")
         self._inflight += 1
         try:
+            if _deadline_passed(context):
+                self._metrics.export_requests.labels("grpc", "deadline_exceeded").inc()
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before processing")
             try:
                 outcome = await self._pipeline.export(raw, "grpc")
             except OtlpDecodeError as error:
@@ -103,3 +129,37 @@ class GrpcReceiver:
         self._metrics.export_requests.labels("grpc", result).inc()
         await context.abort_with_status(rpc_status.to_status(retry_status(message, retry_after_s)))
         raise AssertionError("abort_with_status returns only by raising")
+
+
+def _deadline_passed(context: Any) -> bool:
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
+class _AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses, with UNAUTHENTICATED, every call whose ``authorization`` metadata is not accepted."""
+
+    def __init__(self, authenticator: Authenticator, on_failure: Callable[[], None]) -> None:
+        self._authenticator = authenticator
+        self._on_failure = on_failure
+
+        async def refuse(request: bytes, context: Any) -> bytes:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong authorization metadata")
+            raise AssertionError("abort returns only by raising")
+
+        self._refusal: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(refuse)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        authorization = None
+        for key, value in handler_call_details.invocation_metadata or ():
+            if key == "authorization":
+                authorization = value if isinstance(value, str) else value.decode("utf-8", "replace")
+                break
+        if self._authenticator.check(authorization):
+            return await continuation(handler_call_details)
+        self._on_failure()
+        return self._refusal

@@ -2,12 +2,23 @@
 
 The answer uses the request's content type: ``ExportTraceServiceResponse`` on success, a
 ``google.rpc.Status`` on failure. 400 for an undecodable body, 413 past the size limit (after
-decompression), 415 for other content types, 503 with ``Retry-After`` when the exporters are full.
+decompression), 415 for other content types, 503 with ``Retry-After`` when the exporters are full
+or ``max_concurrent_requests`` are already being served, 401 with ``WWW-Authenticate`` without the
+configured credential (checked before the body is read).
+
+Framing is strict (RFC 9112 §6–7): a Content-Length that is not one decimal number, or together
+with Transfer-Encoding, is 400; a POST with neither is 411; chunk sizes are hex digits on a line
+ending in CRLF, bounded in length, and count against the limit; a body that ends early is 400, one
+that stalls past ``read_timeout`` is 408. A gzip body must be exactly one complete member: a
+truncated stream or trailing data (a second member) is 400, never a silent partial accept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import threading
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -17,7 +28,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from otlp_enricher.config import HttpReceiverConfig
-from otlp_enricher.httpserver import BackgroundHTTPServer
+from otlp_enricher.httpserver import AuthGuard, BackgroundHTTPServer, ConnectionLimits, GuardedHandler, connection_cap
 from otlp_enricher.otlp_json import OtlpDecodeError, decode_json_request
 from otlp_enricher.pipeline import Backpressure, ExportOutcome, Pipeline
 from otlp_enricher.receiver.answers import (
@@ -28,16 +39,31 @@ from otlp_enricher.receiver.answers import (
     retry_after_header,
     retry_status,
 )
+from otlp_enricher.security.auth import build_authenticator
+from otlp_enricher.security.tls import ReloadingTls
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _PIPELINE_TIMEOUT_S = 30.0
+_READ_CHUNK = 1 << 16
+_MAX_CHUNK_LINE = 1024
+_MAX_TRAILER_LINES = 64
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+_CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,15})(;[^\r\n]*)?\r\n")
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _BadFraming(Exception):
+    """The request's framing is wrong; ``status`` is the answer (400, 408 or 411)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class HttpReceiver:
@@ -51,17 +77,28 @@ class HttpReceiver:
         self._server: BackgroundHTTPServer | None = None
         self.accepting = False
         self.max_body_bytes = config.max_request_body_size_mib * 1024 * 1024
+        self.read_timeout_s = config.read_timeout_s
+        self.slots = threading.BoundedSemaphore(config.max_concurrent_requests)
+        authenticator = build_authenticator(config.auth)
+        self.guard = AuthGuard(authenticator, metrics.auth_failures.labels("http").inc) if authenticator else None
+        self._tls = ReloadingTls(config.tls) if config.tls is not None else None
         self.log = get_logger("receiver.http")
         self.port = 0
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port."""
         self._loop = asyncio.get_running_loop()
-        self._server = BackgroundHTTPServer(self._config.endpoint, _handler_for(self))
+        config = self._config
+        limits = ConnectionLimits(
+            connection_cap(config.max_connections, 0.4),
+            handshake_timeout_s=config.read_header_timeout_s,
+            on_refused=self._metrics.connections_refused.labels("http").inc,
+        )
+        self._server = BackgroundHTTPServer(config.endpoint, _handler_for(self), limits, self._tls)
         self._server.start("otlp-http")
         self.accepting = True
         self.port = self._server.port
-        self.log.info("receiver_started", endpoint=str(self._config.endpoint), port=self.port)
+        self.log.info("receiver_started", endpoint=str(config.endpoint), port=self.port, tls=self._tls is not None)
         return self.port
 
     async def stop_accepting(self) -> None:
@@ -90,13 +127,15 @@ class HttpReceiver:
 def _handler_for(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(_OtlpHandler):
         owner = receiver
+        guard = receiver.guard
+        idle_timeout_s = receiver._config.idle_timeout_s
+        timeout = receiver._config.read_header_timeout_s
 
     return Handler
 
 
-class _OtlpHandler(BaseHTTPRequestHandler):
+class _OtlpHandler(GuardedHandler):
     owner: HttpReceiver
-    protocol_version = "HTTP/1.1"
     server_version = "otlp-enricher"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -107,9 +146,23 @@ class _OtlpHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != "/v1/traces":
-            self._drain()
+            self.discard_small_body()
             self._plain(404, "only /v1/traces is served here")
             return
+        if not self.authorized():
+            return
+        owner = self.owner
+        if not owner.slots.acquire(blocking=False):
+            content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+            self.discard_small_body()
+            self._retry(JSON if content_type == JSON else PROTOBUF, "too many concurrent exports", 1.0, "busy")
+            return
+        try:
+            self._export()
+        finally:
+            owner.slots.release()
+
+    def _export(self) -> None:
         content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         answer_type = JSON if content_type == JSON else PROTOBUF
         owner = self.owner
@@ -120,10 +173,15 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             self._send(413, answer_type, bad_request_status(f"body exceeds {owner.max_body_bytes} bytes"))
             self.close_connection = True
             return
+        except _BadFraming as error:
+            owner.count("timeout" if error.status == 408 else "invalid")
+            self.close_connection = True
+            self._send(error.status, answer_type, bad_request_status(str(error)))
+            return
         except (ValueError, OSError, zlib.error) as error:
             owner.count("invalid")
-            self._send(400, answer_type, bad_request_status(f"unreadable body: {error}"))
             self.close_connection = True
+            self._send(400, answer_type, bad_request_status(f"unreadable body: {error}"))
             return
         if content_type not in (PROTOBUF, JSON):
             owner.count("unsupported_media_type")
@@ -152,50 +210,78 @@ class _OtlpHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         limit = self.owner.max_body_bytes
-        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            body = self._read_chunked(limit)
+        deadline = time.monotonic() + self.owner.read_timeout_s
+        transfer = [v.strip().lower() for v in ",".join(self.headers.get_all("Transfer-Encoding") or ()).split(",")]
+        lengths = self.headers.get_all("Content-Length") or []
+        if transfer != [""]:
+            if transfer != ["chunked"]:
+                raise _BadFraming(400, "only Transfer-Encoding: chunked is supported")
+            if lengths:
+                raise _BadFraming(400, "Content-Length and Transfer-Encoding together")
+            body = self._read_chunked(limit, deadline)
         else:
-            length = int(self.headers.get("Content-Length") or 0)
+            if not lengths:
+                raise _BadFraming(411, "a Content-Length (or chunked transfer encoding) is required")
+            if len(set(lengths)) != 1 or not _CONTENT_LENGTH.fullmatch(lengths[0].strip()):
+                raise _BadFraming(400, "Content-Length must be one non-negative decimal number")
+            length = int(lengths[0])
             if length > limit:
-                self._drain()
                 raise _TooLarge
-            body = self.rfile.read(length)
-        encoding = (self.headers.get("Content-Encoding") or "identity").lower()
+            body = self._read_exactly(length, deadline)
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
         if encoding == "gzip":
-            inflater = zlib.decompressobj(wbits=31)
-            body = inflater.decompress(body, limit + 1)
-            if len(body) > limit or inflater.unconsumed_tail:
-                raise _TooLarge
-        elif encoding != "identity":
+            return _gunzip(body, limit)
+        if encoding != "identity":
             raise ValueError(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
         return body
 
-    def _read_chunked(self, limit: int) -> bytes:
+    def _read_exactly(self, length: int, deadline: float) -> bytes:
+        parts: list[bytes] = []
+        remaining = length
+        while remaining > 0:
+            if time.monotonic() > deadline:
+                raise _BadFraming(408, "the body was not received within read_timeout")
+            try:
+                chunk = self.rfile.read1(min(remaining, _READ_CHUNK))
+            except TimeoutError:
+                raise _BadFraming(408, "the body stalled (read timeout)") from None
+            if not chunk:
+                raise _BadFraming(400, f"the body ended {remaining} bytes before its Content-Length")
+            parts.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(parts)
+
+    def _read_line(self, deadline: float) -> bytes:
+        if time.monotonic() > deadline:
+            raise _BadFraming(408, "the body was not received within read_timeout")
+        try:
+            line: bytes = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+        except TimeoutError:
+            raise _BadFraming(408, "the body stalled (read timeout)") from None
+        if len(line) > _MAX_CHUNK_LINE or not line.endswith(b"\r\n"):
+            raise _BadFraming(400, "malformed chunked encoding (line too long or not ended by CRLF)")
+        return line
+
+    def _read_chunked(self, limit: int, deadline: float) -> bytes:
         parts: list[bytes] = []
         total = 0
         while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            match = _CHUNK_SIZE.fullmatch(self._read_line(deadline))
+            if match is None:
+                raise _BadFraming(400, "malformed chunk size (expected hex digits)")
+            size = int(match.group(1), 16)
             if size == 0:
-                self.rfile.readline()
-                return b"".join(parts)
+                break
             total += size
             if total > limit:
                 raise _TooLarge
-            parts.append(self.rfile.read(size))
-            self.rfile.readline()
-
-    def _drain(self) -> None:
-        """Read and discard a body we will not use, so the sender gets our answer instead of a
-        broken pipe; a body far past the limit is not read, the connection is closed instead."""
-        length = int(self.headers.get("Content-Length") or 0)
-        if 0 < length <= 4 * self.owner.max_body_bytes:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 16))
-                if not chunk:
-                    break
-                length -= len(chunk)
-        elif length:
-            self.close_connection = True
+            parts.append(self._read_exactly(size, deadline))
+            if self._read_line(deadline) != b"\r\n":
+                raise _BadFraming(400, "malformed chunked encoding (chunk longer than its size)")
+        for _ in range(_MAX_TRAILER_LINES):
+            if self._read_line(deadline) == b"\r\n":
+                return b"".join(parts)
+        raise _BadFraming(400, "too many trailer lines")
 
     def _retry(self, answer_type: str, message: str, retry_after_s: float, result: str) -> None:
         self.owner.count(result)
@@ -208,6 +294,8 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", answer_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -220,3 +308,16 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Exactly one complete gzip member, inflated to at most ``limit`` bytes."""
+    inflater = zlib.decompressobj(wbits=31)
+    inflated = inflater.decompress(body, limit + 1)
+    if len(inflated) > limit or inflater.unconsumed_tail:
+        raise _TooLarge
+    if not inflater.eof:
+        raise _BadFraming(400, "truncated gzip body")
+    if inflater.unused_data:
+        raise _BadFraming(400, "data after the gzip member (several members are not accepted)")
+    return inflated

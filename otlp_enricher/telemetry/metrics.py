@@ -191,10 +191,38 @@ class Metrics:
             ("transport", "result"),
             registry=registry,
         )
+        self.auth_failures = Counter(
+            "otlp_enricher_auth_failures_total",
+            "Requests refused for a missing or wrong credential (gRPC UNAUTHENTICATED, HTTP 401), by listener.",
+            ("listener",),
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "otlp_enricher_connections_refused_total",
+            "Connections closed at once because the listener already held max_connections, by listener.",
+            ("listener",),
+            registry=registry,
+        )
         self.labels_folded = Counter(
             "otlp_enricher_label_values_folded_total",
             "Label values replaced by 'other' because the label reached its cap of distinct values.",
             ("label",),
+            registry=registry,
+        )
+        self.series_budget_folded = Counter(
+            "otlp_enricher_series_budget_folded_total",
+            "LLM calls whose label combination was folded into 'other' because the llm_* series budget "
+            "(processors.genai.labels.max_series) was spent.",
+            registry=registry,
+        )
+        self.llm_series = Gauge(
+            "otlp_enricher_llm_series",
+            "Series the llm_* families hold (histogram buckets counted), against processors.genai.labels.max_series.",
+            registry=registry,
+        )
+        self.loki_stream_labels_folded = Counter(
+            "otlp_enricher_loki_stream_labels_folded_total",
+            "Prompt log lines whose stream labels were folded into 'other' (per-label cap or stream budget).",
             registry=registry,
         )
         self.prompt_logs = Counter(

@@ -8,11 +8,12 @@ from otlp_enricher.config import ConfigError, parse_config
 from otlp_enricher.processor.redaction import BUILTIN_SCRUBBERS
 
 
-def test_defaults_scrub_everything_and_keep_user_ids() -> None:
-    """With no redaction section every built-in scrubber runs on prompt logs and spans."""
+def test_defaults_scrub_everything_and_hash_user_ids() -> None:
+    """With no redaction section every built-in scrubber runs on prompt logs and spans, and user
+    ids are hashed (with a key generated in the storage directory, see test_storage_files)."""
     redaction = parse_config("{}", "test", {}).redaction
     assert redaction.enabled and redaction.scrubbers == BUILTIN_SCRUBBERS
-    assert redaction.apply_to == ("prompt_log", "spans") and redaction.user_id == "keep"
+    assert redaction.apply_to == ("prompt_log", "spans") and redaction.user_id == "hash"
 
 
 def test_a_full_redaction_section_parses() -> None:
@@ -37,7 +38,7 @@ exporters:
 
 
 def test_every_problem_is_reported_with_its_key_path() -> None:
-    """Unknown scrubbers, broken patterns, hashing without a key, bad labels and unknown keys."""
+    """Unknown scrubbers, broken patterns, bad labels and unknown keys."""
     text = """
 processors:
   redaction:
@@ -53,6 +54,6 @@ exporters:
     problems = "\n".join(error.value.problems)
     assert "processors.redaction.scrubbers: expected names from" in problems and "'ssn'" in problems
     assert "processors.redaction.patterns[0].regex: expected a usable regular expression" in problems
-    assert "processors.redaction.hash_key: is required when user_id is hash" in problems
+    assert "hash_key" not in problems  # hashing without a key uses the generated one
     assert "processors.redaction.colour: unknown key" in problems
     assert "exporters.loki.labels.model: expected a label name other than" in problems

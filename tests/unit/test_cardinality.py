@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import parse_config
@@ -86,3 +87,62 @@ def test_pipeline_series_stay_bounded_with_distinct_models_and_user_ids() -> Non
         "llm_unpriced_requests_total", {"provider": "openai", "model": "other", "environment": "other"}
     )
     assert unpriced == 20_000 - 20
+
+
+def test_series_budget_bounds_the_product_of_labels_priced_models_included() -> None:
+    """Priced model names × providers × services: the llm_* series stop near max_series, the
+    newest combinations fold whole into ``other``, and each folded call is counted."""
+    config = parse_config(
+        "processors: {genai: {labels: {max_series: 2000, max_values_per_label: 1000, allow: {service: service.name}}}}",
+        "test",
+        {},
+    )
+    registry = CollectorRegistry()
+    pipeline = build_pipeline(config, build_metrics(config, registry))
+    priced = ["gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3-mini", "gpt-3.5-turbo"]
+
+    async def send() -> None:
+        for service in range(60):
+            spans = [
+                span(
+                    {
+                        "gen_ai.operation.name": "chat",
+                        "gen_ai.provider.name": provider,
+                        "gen_ai.request.model": model,
+                        "gen_ai.usage.input_tokens": 10,
+                        "gen_ai.usage.output_tokens": 5,
+                        "service.name": f"svc-{service}",
+                    }
+                )
+                for provider in ("openai", "azure.ai.openai")
+                for model in priced
+            ]
+            await pipeline.export(request(spans).SerializeToString(), "test")
+
+    asyncio.run(send())
+    series = series_count(registry)
+    # Without the budget this is 60 services × 2 providers × 6 models = 720 combinations, each with
+    # dozens of series; with it the total stays within one combination's worth of the budget.
+    assert 2000 <= series <= 2000 + 200, series
+    folded = registry.get_sample_value("otlp_enricher_series_budget_folded_total") or 0
+    assert folded > 0
+    other = registry.get_sample_value(
+        "llm_requests_total",
+        {"provider": "other", "model": "other", "operation": "chat", "status": "ok", "service": "other"},
+    )
+    assert other == folded
+    assert registry.get_sample_value("otlp_enricher_llm_series") == pytest.approx(series, rel=0.2)
+
+
+def test_stream_budget_caps_loki_stream_labels() -> None:
+    """Distinct services × providers × models: at most max_streams label sets, then ``other``."""
+    from otlp_enricher.processor.cardinality import StreamBudget
+
+    folded = []
+    streams = StreamBudget(("service", "provider", "model"), 50, 1000, on_fold=lambda: folded.append(1))
+    results = {streams.labels((f"svc-{i}", f"p-{i % 3}", f"m-{i % 7}")) for i in range(10_000)}
+    assert len(results) <= 51 and ("other", "other", "other") in results
+    assert streams.streams <= 50 and len(folded) > 0
+    assert {labels[0] for labels in results} == {f"svc-{i}" for i in range(50)} | {"other"}
+    capped = StreamBudget(("service",), 1000, 20, on_fold=lambda: None)  # and the per-label cap
+    assert len({capped.labels((f"svc-{i}",)) for i in range(1000)}) == 21
