@@ -230,6 +230,9 @@ class TempoExporterConfig:
     endpoint: str
     protocol: str = "grpc"
     compression: str = "gzip"
+    # zlib level of the OTLP/HTTP body (1 fastest … 9 smallest); gRPC compresses in grpc core,
+    # whose zlib level Python cannot set.
+    compression_level: int = 1
     headers: Mapping[str, str] = field(default_factory=dict)
     tls: TlsConfig = field(default_factory=TlsConfig)
     timeout_s: float = 5.0
@@ -496,13 +499,14 @@ class _Node:
     def optional_number(self, key: str, minimum: float = 0.0, maximum: float = math.inf) -> float | None:
         return None if self.raw(key) is None else self.number(key, 0.0, minimum, maximum)
 
-    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+    def integer(self, key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         def check(value: Any) -> int | None:
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 return None
-            return value
+            return None if maximum is not None and value > maximum else value
 
-        return self._typed(key, default, check, f"a whole number from {minimum} up")
+        expected = f"a whole number from {minimum} up" if maximum is None else f"a whole number {minimum}–{maximum}"
+        return self._typed(key, default, check, expected)
 
     def duration(self, key: str, default_s: float, minimum_s: float = 0.0) -> float:
         """A Collector duration (``"30s"``, ``"1m30s"``, ``"500ms"``) or a number of seconds."""
@@ -1050,6 +1054,7 @@ def _tempo(node: _Node) -> TempoExporterConfig:
         endpoint=node.required_string("endpoint"),
         protocol=node.string("protocol", "grpc", ("grpc", "http")),
         compression=node.string("compression", "gzip", ("gzip", "none")),
+        compression_level=node.integer("compression_level", 1, 1, 9),
         headers=node.string_map("headers"),
         tls=_tls(node.child("tls")),
         timeout_s=node.number("timeout_s", 5.0, 0.001),

@@ -193,6 +193,7 @@ class TempoHttpTransport:
         endpoint = config.endpoint if "://" in config.endpoint else f"http://{config.endpoint}"
         self._poster = HttpPoster(endpoint, config.tls, config.timeout_s, "/v1/traces")
         self._gzip = config.compression == "gzip"
+        self._level = config.compression_level
         self._headers = {**config.headers, "Content-Type": "application/x-protobuf"}
         if self._gzip:
             self._headers["Content-Encoding"] = "gzip"
@@ -200,7 +201,7 @@ class TempoHttpTransport:
     async def send(self, records: Sequence[Record]) -> None:
         """POST the concatenated requests; 429/502/503/504 (and 408) are retryable."""
         body = b"".join(record.payload for record in records)
-        answer = await self._poster.post(gzip.compress(body, 5) if self._gzip else body, self._headers)
+        answer = await self._poster.post(gzip.compress(body, self._level) if self._gzip else body, self._headers)
         if 200 <= answer.status < 300:
             _check_response(answer.body if len(answer.body) < 512 else b"", sum(r.items for r in records))
             return

@@ -120,3 +120,12 @@ def test_usage_scope_rows_are_parsed_and_validated() -> None:
     )
     assert any(p.startswith("processors.genai.usage.scopes[1].below_version: expected a dotted version") for p in found)
     assert "processors.genai.usage.scopes[1].y: unknown key" in found
+
+
+def test_tempo_compression_level_is_checked_and_defaults_to_fastest() -> None:
+    """gzip level 1 by default (the Tempo client's CPU is the sidecar's); outside 1–9 is an error naming the key."""
+    ok = parse_config("exporters: {tempo: {endpoint: 'tempo:4317'}}", "t", {})
+    assert ok.exporters.tempo is not None and ok.exporters.tempo.compression_level == 1
+    with pytest.raises(ConfigError) as raised:
+        parse_config("exporters: {tempo: {endpoint: 'tempo:4317', compression_level: 12}}", "t", {})
+    assert "exporters.tempo.compression_level: expected a whole number 1–9" in str(raised.value)
