@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import gc
 import os
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the sidecar (embedded default config without --config)")
     serve.add_argument("--config", help="YAML config file")
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # started by the supervisor
 
     check = commands.add_parser("check-config", help="validate a config file and report every problem")
     check.add_argument("config", help="YAML config file")
@@ -116,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _generate(config, args.command)
     configure_logging(config.service.logs.level, config.service.logs.encoding)
     if args.command == "serve":
-        return _serve(config)
+        if args.worker is None and config.service.workers > 1:
+            return _supervise(config, args.config)
+        return _serve(config, args.worker)
     try:
         if args.command == "prices":
             code = _prices(config, args)
@@ -151,7 +155,65 @@ def _summary(config: Config) -> str:
     return f"receivers {', '.join(receivers)}; exporters {', '.join(exporters)}; {len(config.genai.slos)} SLO(s)"
 
 
-def _serve(config: Config) -> int:
+def _supervise(config: Config, config_path: str | None) -> int:
+    """``service.workers`` > 1: run the workers and serve their summed metrics."""
+    from prometheus_client import CollectorRegistry
+
+    from otlp_enricher.service import worker_receivers
+    from otlp_enricher.storage_files import make_private_dir
+    from otlp_enricher.telemetry.server import TelemetryServer
+    from otlp_enricher.telemetry.workers import Supervisor, WorkerMetrics
+    from otlp_enricher.userid_key import resolve_redaction
+
+    listeners = _listeners(config)
+    if config.service.worker_port_step:  # every worker's own ports, named by the keys they derive from
+        for index in range(1, config.service.workers):
+            moved = dataclasses.replace(config, receivers=worker_receivers(config, index))
+            listeners += [(f"{key} (worker {index})", endpoint) for key, endpoint in _listeners(moved)[:-1]]
+    problem = _port_problem(listeners)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_PORT_TAKEN
+    log = get_logger("cli")
+    make_private_dir(config.storage.directory)
+    resolve_redaction(config.redaction, config.storage.directory)  # the workers' shared user-id key, made once
+    service = config.service
+    supervisor = Supervisor(service.workers, config_path, config.storage.directory, service.shutdown_timeout_s)
+    registry = CollectorRegistry()
+    registry.register(WorkerMetrics(supervisor.directories))
+    telemetry = TelemetryServer(config.exporters.prometheus, registry, supervisor.ready)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        stopped = asyncio.Event()
+        stopping: list[asyncio.Task[None]] = []
+
+        async def stop_all() -> None:
+            await supervisor.stop()
+            stopped.set()
+
+        def stop(signum: signal.Signals) -> None:
+            log.info("signal_received", signal=signum.name)
+            if not stopping:
+                stopping.append(loop.create_task(stop_all()))
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, supervisor.signal, signal.SIGHUP)
+        supervisor.start()
+        telemetry.start()
+        log.info("supervisor_started", workers=service.workers, metrics_port=telemetry.port)
+        watch = loop.create_task(supervisor.watch())
+        await stopped.wait()
+        watch.cancel()
+        telemetry.shutdown()
+        log.info("supervisor_stopped")
+
+    asyncio.run(run())
+    return EXIT_OK
+
+
+def _serve(config: Config, worker: int | None = None) -> int:
     import prometheus_client
 
     from otlp_enricher.service import Service
@@ -163,7 +225,7 @@ def _serve(config: Config) -> int:
 
     log = get_logger("cli")
     listeners = _listeners(config)
-    problem = _port_problem(listeners)
+    problem = None if worker is not None else _port_problem(listeners)  # siblings hold the ports
     if problem is not None:
         print(problem, file=sys.stderr)
         return EXIT_PORT_TAKEN
@@ -171,7 +233,7 @@ def _serve(config: Config) -> int:
 
     async def run() -> None:
         nonlocal started
-        service = Service(config)
+        service = Service(config, worker=worker)
         loop = asyncio.get_running_loop()
         tasks: set[asyncio.Task[object]] = set()
 

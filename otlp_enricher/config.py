@@ -274,6 +274,13 @@ class ServiceConfig:
 
     logs: LogsConfig
     shutdown_timeout_s: float = 10.0
+    # Receiver processes sharing the OTLP ports (SO_REUSEPORT), each with its own spool under
+    # storage.directory/worker-N; one /metrics sums them. 1: a single process, no supervisor.
+    workers: int = 1
+    # 0: the workers share the receiver ports (SO_REUSEPORT: the kernel spreads connections).
+    # N: worker i listens on each receiver port + i×N, so a Collector's load_balancing exporter can
+    # route by trace id to each worker as to a replica (a single otlp connection is never spread).
+    worker_port_step: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,9 +336,23 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         redaction=redaction,
     )
     root.done()
+    errors.extend(_worker_problems(config))
     if errors:
         raise ConfigError(errors)
     return dataclasses.replace(config, warnings=tuple(credential_warnings(config)))
+
+
+def _worker_problems(config: Config) -> list[str]:
+    """Workers share the receiver ports, so those must be fixed: port 0 would give each its own."""
+    if config.service.workers == 1:
+        return []
+    receivers = config.receivers
+    return [
+        f"service.workers: {config.service.workers} workers share the receiver ports, so "
+        f"receivers.otlp.protocols.{name}.endpoint needs a fixed port, not 0"
+        for name, receiver in (("grpc", receivers.grpc), ("http", receivers.http))
+        if receiver is not None and receiver.endpoint.port == 0
+    ]
 
 
 def credential_warnings(config: Config) -> list[str]:
@@ -1087,6 +1108,8 @@ def _service(node: _Node) -> ServiceConfig:
             encoding=logs.string("encoding", "auto", ("auto", "json", "console")),
         ),
         shutdown_timeout_s=node.number("shutdown_timeout_s", 10.0, 0.1),
+        workers=node.integer("workers", 1, 1, 64),
+        worker_port_step=node.integer("worker_port_step", 0, 0, 1000),
     )
     logs.done()
     telemetry.done()

@@ -61,7 +61,9 @@ class _Server(ThreadingHTTPServer):
         handler: type[BaseHTTPRequestHandler],
         limits: ConnectionLimits,
         tls: ReloadingTls | None,
+        reuse_port: bool = False,
     ) -> None:
+        self.allow_reuse_port = reuse_port  # socketserver sets SO_REUSEPORT before bind
         self.limits = limits
         self.tls = tls
         self._open = threading.BoundedSemaphore(limits.max_connections)
@@ -189,9 +191,10 @@ class BackgroundHTTPServer:
         handler: type[BaseHTTPRequestHandler],
         limits: ConnectionLimits | None = None,
         tls: ReloadingTls | None = None,
+        reuse_port: bool = False,
     ) -> None:
         limits = limits or ConnectionLimits(connection_cap(0, 0.1))
-        self._server = _Server((endpoint.host, endpoint.port), handler, limits, tls)
+        self._server = _Server((endpoint.host, endpoint.port), handler, limits, tls, reuse_port)
         self._thread: threading.Thread | None = None
 
     @property

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from otlp_enricher.config import DEFAULT_CONFIG_RESOURCE, Config, ConfigError, load_config
+from otlp_enricher.config import DEFAULT_CONFIG_RESOURCE, Config, ConfigError, Endpoint, ReceiversConfig, load_config
 from otlp_enricher.connector.genai_metrics import GenaiMetricsConnector
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.dataplane import Scanner
@@ -56,6 +56,7 @@ from otlp_enricher.storage_files import make_private_dir
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 from otlp_enricher.telemetry.server import TelemetryServer
+from otlp_enricher.telemetry.workers import ExpositionFile, worker_directory
 from otlp_enricher.userid_key import resolve_redaction
 
 
@@ -190,16 +191,37 @@ def build_rollup(config: Config, metrics: Metrics, call_exporters: Sequence[Call
     return RollupEmitter(TraceRollup(settings, metrics), sink, settings.idle_s, metrics)
 
 
+def worker_receivers(config: Config, worker: int) -> ReceiversConfig:
+    """The receivers of worker ``worker``: the configured ports, or offset by ``worker_port_step``."""
+    offset = worker * config.service.worker_port_step
+    receivers = config.receivers
+    if offset == 0:
+        return receivers
+
+    def moved(endpoint: Endpoint) -> Endpoint:
+        return dataclasses.replace(endpoint, port=endpoint.port + offset)
+
+    grpc = receivers.grpc and dataclasses.replace(receivers.grpc, endpoint=moved(receivers.grpc.endpoint))
+    http = receivers.http and dataclasses.replace(receivers.http, endpoint=moved(receivers.http.endpoint))
+    return dataclasses.replace(receivers, grpc=grpc, http=http)
+
+
 class Service:
     """One running otlp-enricher: receivers, pipeline, exporters and the telemetry endpoint."""
 
-    def __init__(self, config: Config, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, config: Config, registry: CollectorRegistry | None = None, worker: int | None = None) -> None:
+        """``worker``: run as worker ``worker`` of a supervisor (``service.workers``): files under
+        ``storage.directory/worker-<i>``, receiver ports shared, metrics written to a file."""
+        root = config.storage.directory
+        if worker is not None:
+            storage = dataclasses.replace(config.storage, directory=worker_directory(root, worker))
+            config = dataclasses.replace(config, storage=storage, receivers=worker_receivers(config, worker))
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = build_metrics(config, self.registry)
         export_budgets(self.metrics, config.genai.budgets)
         make_private_dir(config.storage.directory)
-        redactor = Redactor(resolve_redaction(config.redaction, config.storage.directory))
+        redactor = Redactor(resolve_redaction(config.redaction, root))  # one user-id key for all workers
         span_exporters, call_exporters = build_exporters(config, self.metrics, redactor)
         self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
         self.enricher = ReloadableEnricher(build_enricher(config))
@@ -210,9 +232,14 @@ class Service:
         )
         self._config_labels = self._set_config_info(config)
         receivers = config.receivers
-        self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics) if receivers.grpc else None
-        self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics) if receivers.http else None
-        self.telemetry = TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics)
+        shared = worker is not None and config.service.worker_port_step == 0
+        self.grpc = GrpcReceiver(receivers.grpc, self.pipeline, self.metrics, shared) if receivers.grpc else None
+        self.http = HttpReceiver(receivers.http, self.pipeline, self.metrics, shared) if receivers.http else None
+        self.telemetry: TelemetryServer | ExpositionFile = (
+            ExpositionFile(self.registry, config.storage.directory, self.ready)
+            if worker is not None
+            else TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics)
+        )
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()

@@ -43,7 +43,11 @@ SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 class GrpcReceiver:
     """Serves OTLP/gRPC traces into a :class:`Pipeline`."""
 
-    def __init__(self, config: GrpcReceiverConfig, pipeline: Pipeline, metrics: Metrics) -> None:
+    def __init__(
+        self, config: GrpcReceiverConfig, pipeline: Pipeline, metrics: Metrics, reuse_port: bool = False
+    ) -> None:
+        """``reuse_port``: share the port with sibling workers (``service.workers``)."""
+        self._reuse_port = reuse_port
         self._config = config
         self._pipeline = pipeline
         self._metrics = metrics
@@ -68,7 +72,8 @@ class GrpcReceiver:
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", limit),
-                ("grpc.so_reuseport", 0),  # a stale process must not silently share the port
+                # Only sibling workers share the port; a stale process must not silently share it.
+                ("grpc.so_reuseport", int(self._reuse_port)),
                 ("grpc.max_allowed_incoming_connections", connection_cap(config.max_connections, 0.4)),
                 ("grpc.max_connection_idle_ms", int(config.idle_timeout_s * 1000)),
                 ("grpc.server_handshake_timeout_ms", 10_000),

@@ -69,7 +69,11 @@ class _BadFraming(Exception):
 class HttpReceiver:
     """Serves OTLP/HTTP traces into a :class:`Pipeline` running on ``loop``."""
 
-    def __init__(self, config: HttpReceiverConfig, pipeline: Pipeline, metrics: Metrics) -> None:
+    def __init__(
+        self, config: HttpReceiverConfig, pipeline: Pipeline, metrics: Metrics, reuse_port: bool = False
+    ) -> None:
+        """``reuse_port``: share the port with sibling workers (``service.workers``)."""
+        self._reuse_port = reuse_port
         self._config = config
         self._pipeline = pipeline
         self._metrics = metrics
@@ -94,7 +98,7 @@ class HttpReceiver:
             handshake_timeout_s=config.read_header_timeout_s,
             on_refused=self._metrics.connections_refused.labels("http").inc,
         )
-        self._server = BackgroundHTTPServer(config.endpoint, _handler_for(self), limits, self._tls)
+        self._server = BackgroundHTTPServer(config.endpoint, _handler_for(self), limits, self._tls, self._reuse_port)
         self._server.start("otlp-http")
         self.accepting = True
         self.port = self._server.port
