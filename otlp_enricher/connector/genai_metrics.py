@@ -18,6 +18,7 @@ from typing import Any
 from otlp_enricher.model import LLMCall
 from otlp_enricher.processor.cardinality import CardinalityGuard
 from otlp_enricher.telemetry.metrics import Metrics
+from otlp_enricher.telemetry.observations import Observations
 
 _PRICED = frozenset({"price_table", "override"})
 
@@ -40,6 +41,7 @@ class GenaiMetricsConnector:
     def consume(self, calls: Sequence[LLMCall]) -> None:
         """Observe ``calls``: tokens by type, duration (with ``error_type`` on failures), chunk timings."""
         m, guard = self._metrics, self._guard
+        observed = Observations()
         for call in calls:
             priced = call.cost_source in _PRICED
             labels = (
@@ -50,11 +52,12 @@ class GenaiMetricsConnector:
             )
             tokens = call.tokens
             if tokens is not None:
-                self._child(m.genai_token_usage, (*labels, "input")).observe(tokens.input)
-                self._child(m.genai_token_usage, (*labels, "output")).observe(tokens.output)
+                observed.add(self._child(m.genai_token_usage, (*labels, "input")), tokens.input)
+                observed.add(self._child(m.genai_token_usage, (*labels, "output")), tokens.output)
             error = guard.value("error_type", call.error_type or "_OTHER") if call.status == "error" else ""
-            self._child(m.genai_duration, (*labels, error)).observe(call.duration_s)
+            observed.add(self._child(m.genai_duration, (*labels, error)), call.duration_s)
             if call.ttft_s is not None:
-                self._child(m.genai_ttfc, labels).observe(call.ttft_s)
+                observed.add(self._child(m.genai_ttfc, labels), call.ttft_s)
             if call.time_per_output_token_s is not None and call.ttft_s is not None:
-                self._child(m.genai_tpoc, labels).observe(call.time_per_output_token_s)
+                observed.add(self._child(m.genai_tpoc, labels), call.time_per_output_token_s)
+        observed.apply()

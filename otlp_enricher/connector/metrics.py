@@ -15,6 +15,7 @@ from otlp_enricher.model import LLMCall
 from otlp_enricher.processor.cardinality import OTHER, CardinalityGuard, SeriesBudget
 from otlp_enricher.processor.slo import SloSpec
 from otlp_enricher.telemetry.metrics import Metrics
+from otlp_enricher.telemetry.observations import Observations
 
 _PRICED = frozenset({"price_table", "override"})
 
@@ -64,6 +65,7 @@ class MetricsConnector:
         m = self._metrics
         guard = self._guard
         sums: defaultdict[tuple[Any, tuple[str, ...]], float] = defaultdict(float)
+        observed = Observations()
         for call in calls:
             priced = call.cost_source in _PRICED
             provider = guard.value("provider", call.provider, exempt=priced)
@@ -96,12 +98,13 @@ class MetricsConnector:
                 sums[(m.cost_source, (*base, call.cost_source, *extra))] += 1
             for slo, good in call.slo_outcomes.items():
                 sums[(m.slo_requests, (slo, "good" if good else "bad"))] += 1
-            exemplar = {"trace_id": call.trace_id.hex()}
-            self._child(m.duration, (*base, operation, *extra)).observe(call.duration_s, exemplar)
+            trace_id = call.trace_id.hex()
+            observed.add(self._child(m.duration, (*base, operation, *extra)), call.duration_s, trace_id)
             if call.ttft_s is not None:
-                self._child(m.ttft, (*base, *extra)).observe(call.ttft_s, exemplar)
+                observed.add(self._child(m.ttft, (*base, *extra)), call.ttft_s, trace_id)
             if call.time_per_output_token_s is not None:
-                self._child(m.tpot, (*base, *extra)).observe(call.time_per_output_token_s, exemplar)
+                observed.add(self._child(m.tpot, (*base, *extra)), call.time_per_output_token_s, trace_id)
+        observed.apply()
         for (family, labels), amount in sums.items():
             if amount:
                 self._child(family, labels).inc(amount)
