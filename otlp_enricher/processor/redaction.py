@@ -16,6 +16,7 @@ counts are returned for the caller to count.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections import Counter
@@ -106,6 +107,8 @@ class Redactor:
                 scrubbers.append((user.name, user.regex, "", user.replacement or f"[REDACTED:{user.name}]"))
         self.native = _native.Redactor(scrubbers, MEMO_BYTES)
         self._hash_key = settings.hash_key.encode()
+        # The same user's id is hashed for the prompt log and the span, call after call.
+        self._hashed = functools.lru_cache(maxsize=4096)(self._hash)
         self.prompt_logs = settings.enabled and "prompt_log" in settings.apply_to
         self.spans = settings.enabled and "spans" in settings.apply_to
 
@@ -136,8 +139,10 @@ class Redactor:
             return value or None
         if mode == "drop":
             return None
-        digest = hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()
-        return "h:" + digest[:16]
+        return self._hashed(value)
+
+    def _hash(self, value: str) -> str:
+        return "h:" + hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def validate_pattern(regex: str) -> str | None:
