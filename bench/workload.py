@@ -20,6 +20,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,8 +43,17 @@ BASE36 = b"0123456789abcdefghijklmnopqrstuvwxyz"
 #: Attribute keys (substrings) whose string values are prompt or completion content.
 CONTENT_KEY_PARTS = ("messages", "message.content", "message_content.text", "input.value", "output.value")
 CONTENT_KEY_PARTS_EXTRA = ("system_instructions", "gen_ai.prompt", "gen_ai.completion")
-#: Where a JSON-encoded content string gets its marker: right after the first of these openings.
-JSON_TEXT_OPENINGS = ('"content": "', '"content":"', '"text": "', '"text":"')
+#: Where a JSON-encoded content string gets its marker: at the start of the first string value of
+#: a key in the first of these groups that has one (texts; else a tool call's id, unique per call in
+#: real traffic, or its arguments; else any value but the ones naming roles and part types).
+#: Plain ASCII inserted inside a JSON string keeps the JSON valid.
+JSON_MARK_KEYS: tuple[frozenset[str] | None, ...] = (
+    frozenset({"content", "text"}),
+    frozenset({"id", "arguments"}),
+    None,
+)
+JSON_KEEP_KEYS = frozenset({"role", "type", "finish_reason", "name"})
+JSON_STRING_VALUE = re.compile(r'"([^"\\]+)":\s?"')
 #: Spans per trace: a request holds several traces, each a handful of spans.
 SPANS_PER_TRACE = 5
 
@@ -119,16 +129,17 @@ def is_content_key(key: str) -> bool:
 def mark_content(text: str, marker: str) -> str | None:
     """``text`` with ``marker`` inside its first text; ``None`` when it holds no text to mark.
 
-    JSON-encoded messages get the marker at the start of their first ``content``/``text`` value
-    (the JSON stays valid, the format as the instrumentation wrote it); plain text gets it appended.
+    JSON-encoded messages get the marker at the start of their first ``content``/``text`` value,
+    else of a tool call's ``id``/``arguments``, else of another string value (the JSON stays valid, in the format the
+    instrumentation wrote); plain text gets it appended.
     """
     stripped = text.lstrip()
     if stripped[:1] in ("[", "{"):
-        for opening in JSON_TEXT_OPENINGS:
-            at = text.find(opening)
-            if at >= 0:
-                cut = at + len(opening)
-                return text[:cut] + marker + " " + text[cut:]
+        values = [(match.group(1), match.end()) for match in JSON_STRING_VALUE.finditer(text)]
+        for keys in JSON_MARK_KEYS:
+            for key, cut in values:
+                if (key in keys) if keys is not None else (key not in JSON_KEEP_KEYS):
+                    return text[:cut] + marker + " " + text[cut:]
         return None
     return f"{text} {marker}"
 
