@@ -77,6 +77,7 @@ class ShapeMeasure:
     cpu_s_per_10k: float
     refused_calls: int
     calls: int
+    errors: dict[str, int]
     loader_cores: float
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -93,6 +94,7 @@ class MemoryMeasure:
     overload_spans_per_s: float
     overload_refused_calls: int
     overload_late_calls: int
+    overload_errors: dict[str, int] = field(default_factory=dict)
 
 
 class Loader:
@@ -173,6 +175,7 @@ def measure_shape(
         cpu_s_per_10k=(after.cpu_s - before.cpu_s) / max(saturation.spans_ok, 1) * 10_000,
         refused_calls=saturation.refused_calls,
         calls=saturation.calls_ok,
+        errors=saturation.errors,
         loader_cores=saturation.loader_cpu_s / saturation.elapsed_s,
     )
     for share in (0.5, 0.8):
@@ -207,6 +210,7 @@ def measure_overload(running: Running, loader: Loader, settings: Settings, satur
         overload_spans_per_s=result.spans_ok / result.elapsed_s,
         overload_refused_calls=result.refused_calls,
         overload_late_calls=result.late_calls,
+        overload_errors=result.errors,
     )
 
 

@@ -66,7 +66,9 @@ class Driver:
     def __init__(self, target: str, connections: int) -> None:
         options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", 64 << 20)]
         self.channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(connections)]
-        self.exports = [channel.unary_unary(METHOD) for channel in self.channels]
+        self.exports: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [
+            channel.unary_unary(METHOD) for channel in self.channels
+        ]
         self.recorded = load_recorded_llm_spans()
         self.factories: dict[RequestShape, RequestFactory] = {}
         self._next = 0

@@ -50,15 +50,17 @@ class Counters:
 async def serve_export(port: int, count_into: Counters | None) -> None:
     """Serve ``TraceService/Export`` on 127.0.0.1:``port`` until cancelled."""
 
-    async def export(request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext) -> bytes:
+    async def export(
+        request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext[ExportTraceServiceRequest, bytes]
+    ) -> bytes:
         if count_into is not None:
             spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
             count_into.add(otlp_requests=1, otlp_spans=spans)
         return EMPTY_RESPONSE
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 256 << 20)])
-    handler = grpc.unary_unary_rpc_method_handler(
-        export,  # type: ignore[arg-type]
+    handler: grpc.RpcMethodHandler[ExportTraceServiceRequest, bytes] = grpc.unary_unary_rpc_method_handler(
+        export,
         request_deserializer=ExportTraceServiceRequest.FromString,
         response_serializer=None,
     )
