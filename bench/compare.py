@@ -246,19 +246,19 @@ def run_system(
             memory = measure_overload(running, loader, settings, measures[0].spans_per_s)
             print(f"  {system.key:20} {'overload':22} {report.memory_line(memory)}", flush=True)
         if not metrics_size(running.metrics_url) and system.kind != "floor":
-            notes.append(f"{system.key}: /metrics answered nothing in round {round_number}")
+            notes.append(f"{system.key}: /metrics answered nothing in round {round_number + 1}")
         if system.delivers:
             wait_idle(running.process.pid, settings.idle_timeout_s)
             delivered = sink_counts(sink)["otlp_spans"] - delivered_before
             if overload is False and delivered < accepted:
                 notes.append(
-                    f"{system.key}, round {round_number}: {delivered} of {accepted} spans delivered by the end"
+                    f"{system.key}, round {round_number + 1}: {delivered} of {accepted} spans delivered by the end"
                 )
     finally:
         loader.close()
         code = running.stop()
         if code not in (0, -15):
-            notes.append(f"{system.key}: exited with {code} in round {round_number}: {running.log_tail(5)}")
+            notes.append(f"{system.key}: exited with {code} in round {round_number + 1}: {running.log_tail(5)}")
         remove(workdir)
     return measures, memory, notes
 
@@ -293,9 +293,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 shapes, short phases (< 2 min)")
     parser.add_argument("--systems", default=",".join(system.key for system in SYSTEMS), help="comma-separated keys")
     parser.add_argument("--rounds", type=int, help="rounds, systems alternating (default 3, quick 1)")
-    parser.add_argument("--saturation-s", type=float, help="closed-loop phase (default 6, quick 2.5)")
-    parser.add_argument("--latency-s", type=float, help="each open-loop phase (default 5, quick 2)")
-    parser.add_argument("--overload-s", type=float, help="overload phase, once per system (default 60, quick 4)")
+    parser.add_argument("--saturation-s", type=float, help="closed-loop phase (default 6, quick 2)")
+    parser.add_argument("--latency-s", type=float, help="each open-loop phase (default 5, quick 1.5)")
+    parser.add_argument("--overload-s", type=float, help="overload phase, once per system (default 60, quick 3)")
     parser.add_argument("--overload-factor", type=float, default=2.0, help="overload rate ÷ saturation")
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight at saturation")
     parser.add_argument("--connections", type=int, default=4, help="client connections")
@@ -312,9 +312,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         rounds=args.rounds or (1 if quick else 3),
         shapes=QUICK_SHAPES if quick else SHAPES,
         warmup_s=0.5 if quick else 2.0,
-        saturation_s=args.saturation_s or (2.5 if quick else 6.0),
-        latency_s=args.latency_s or (2.0 if quick else 5.0),
-        overload_s=args.overload_s or (4.0 if quick else 60.0),
+        saturation_s=args.saturation_s or (2.0 if quick else 6.0),
+        latency_s=args.latency_s or (1.5 if quick else 5.0),
+        overload_s=args.overload_s or (3.0 if quick else 60.0),
         overload_factor=args.overload_factor,
         concurrency=args.concurrency,
         connections=args.connections,

@@ -46,12 +46,16 @@ def ms(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
+def _reasons(errors: dict[str, int]) -> str:
+    return " (" + ", ".join(f"{count} {name}" for name, count in errors.items()) + ")" if errors else ""
+
+
 def shape_line(measure: ShapeMeasure) -> str:
     """One progress line while the run goes."""
     lat = measure.latency_ms
     return (
         f"{cpu(measure.cpu_s_per_10k)} CPU-s/10k, {rate(measure.spans_per_s)} spans/s, "
-        f"{measure.refused_calls} refused {measure.errors or ''}; "
+        f"{measure.refused_calls} refused{_reasons(measure.errors)}; "
         f"p50/p99 @50% {ms(lat['50%']['p50'])}/{ms(lat['50%']['p99'])} ms, "
         f"@80% {ms(lat['80%']['p50'])}/{ms(lat['80%']['p99'])} ms; load process {measure.loader_cores:.2f} cores"
     )
@@ -63,7 +67,7 @@ def memory_line(memory: MemoryMeasure) -> str:
         f"RSS {memory.rss_steady_mib:.0f} → {memory.rss_after_overload_mib:.0f} MiB "
         f"(peak {memory.peak_rss_mib:.0f}), {rate(memory.overload_spans_per_s)} of "
         f"{rate(memory.overload_offered_spans_per_s)} spans/s offered taken, "
-        f"{memory.overload_refused_calls} refused {memory.overload_errors or ''}, "
+        f"{memory.overload_refused_calls} refused{_reasons(memory.overload_errors)}, "
         f"{memory.overload_late_calls} not sent (client cap)"
     )
 
