@@ -5,6 +5,7 @@
   ``bench/collector-otlp.yaml`` (span metrics + OTLP/gRPC gzip to the sink) or
   ``bench/collector-file.yaml`` (span metrics + file exporter);
 * ``enricher-local``: ``otlp-enricher serve`` with the embedded default's outputs (local files);
+* ``enricher-local-2w``: the embedded default with two workers sharing the port (1 → 2 scaling);
 * ``enricher-loki-tempo``: the same with the Loki and Tempo exporters delivering to the sink.
 
 otlp-enricher is started through its CLI (``otlp-enricher serve --config``), so the benchmark
@@ -60,6 +61,11 @@ SYSTEMS = (
     ),
     System("collector-file", "Collector: otlp → span_metrics → prometheus; traces → file exporter", "collector"),
     System("enricher-local", "otlp-enricher, embedded default (local files)", "enricher"),
+    System(
+        "enricher-local-2w",
+        "otlp-enricher, embedded default, `service.workers: 2` (ports shared)",
+        "enricher",
+    ),
     System(
         "enricher-loki-tempo",
         "otlp-enricher, Loki + Tempo to sinks (default redaction)",
@@ -130,6 +136,8 @@ def enricher_config(
         "storage": {"directory": str(workdir / "data")},
         "service": {"telemetry": {"logs": {"level": "warning"}}},
     }
+    if system.key == "enricher-local-2w":
+        settings["service"]["workers"] = 2
     for assignment in extra:
         set_dotted(settings, assignment)
     return settings
