@@ -30,6 +30,7 @@ import orjson
 from otlp_enricher.governance.settings import RollupConfig
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import Backpressure
+from otlp_enricher.storage_files import open_private
 from otlp_enricher.telemetry.metrics import Metrics
 
 Clock = Callable[[], float]
@@ -199,7 +200,7 @@ class FileSummaries:
         await asyncio.to_thread(self._append, data)
 
     def _append(self, data: bytes) -> None:
-        with self._path.open("ab") as file:
+        with open_private(self._path, "ab") as file:  # 0600, like every file under storage
             file.write(data)
 
 
