@@ -21,6 +21,13 @@ pub fn request_to_json(request: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+fn schema_url_member(out: &mut Vec<u8>, schema_url: &str) {
+    if !schema_url.is_empty() {
+        out.extend_from_slice(b",\"schemaUrl\":");
+        string(out, schema_url);
+    }
+}
+
 fn comma(out: &mut Vec<u8>, first: &mut bool) {
     if !*first {
         out.push(b',');
@@ -50,10 +57,7 @@ fn resource_spans(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
         scope_spans(scope, out)?;
     }
     out.push(b']');
-    if !schema_url.is_empty() {
-        out.extend_from_slice(b",\"schemaUrl\":");
-        string(out, schema_url);
-    }
+    schema_url_member(out, schema_url);
     out.push(b'}');
     Ok(())
 }
@@ -94,10 +98,7 @@ fn scope_spans(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
         span(span_bytes, out)?;
     }
     out.push(b']');
-    if !schema_url.is_empty() {
-        out.extend_from_slice(b",\"schemaUrl\":");
-        string(out, schema_url);
-    }
+    schema_url_member(out, schema_url);
     out.push(b'}');
     Ok(())
 }

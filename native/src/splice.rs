@@ -73,11 +73,9 @@ impl Splicer<'_> {
         while let Some(field) = reader.next()? {
             if field.number == 1 {
                 let body = field.bytes("resource_spans")?;
-                let mut result = Ok(());
-                put_nested(&mut out, 1, |out| {
-                    result = self.resource_spans(body, out, &mut ordinal, &mut stats);
-                });
-                result?;
+                try_nested(&mut out, 1, |out| {
+                    self.resource_spans(body, out, &mut ordinal, &mut stats)
+                })?;
             } else {
                 out.extend_from_slice(field.raw);
             }
@@ -96,11 +94,7 @@ impl Splicer<'_> {
         while let Some(field) = reader.next()? {
             if field.number == 2 {
                 let body = field.bytes("scope_spans")?;
-                let mut result = Ok(());
-                put_nested(out, 2, |out| {
-                    result = self.scope_spans(body, out, ordinal, stats)
-                });
-                result?;
+                try_nested(out, 2, |out| self.scope_spans(body, out, ordinal, stats))?;
             } else {
                 out.extend_from_slice(field.raw);
             }
@@ -127,9 +121,7 @@ impl Splicer<'_> {
                 None => out.extend_from_slice(field.raw),
                 Some(edit) => {
                     let body = field.bytes("span")?;
-                    let mut result = Ok(());
-                    put_nested(out, 2, |out| result = self.span(body, edit, out, stats));
-                    result?;
+                    try_nested(out, 2, |out| self.span(body, edit, out, stats))?;
                 }
             }
         }
@@ -157,9 +149,7 @@ impl Splicer<'_> {
                 )?,
                 11 => {
                     let body = field.bytes("span event")?;
-                    let mut result = Ok(());
-                    put_nested(out, 11, |out| result = self.event(body, edit, out, stats));
-                    result?;
+                    try_nested(out, 11, |out| self.event(body, edit, out, stats))?;
                 }
                 _ => out.extend_from_slice(field.raw),
             }
@@ -305,6 +295,18 @@ fn scrub_any(
         }
     }
     Ok(())
+}
+
+/// [`put_nested`] for a body that can fail: the error of ``body`` is returned after the field
+/// is closed (the caller discards the output on error).
+fn try_nested(
+    out: &mut Vec<u8>,
+    number: u32,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let mut result = Ok(());
+    put_nested(out, number, |out| result = body(out));
+    result
 }
 
 /// The encoded ``attributes`` field of one ``KeyValue``.
