@@ -16,8 +16,6 @@ from otlp_enricher import _native
 from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.semconv import keys
 
-Scan = _native.Scan
-Span = _native.Span
 AttributeValue = str | bool | int | float
 SpanEdit = tuple[dict[str, AttributeValue | None], list[tuple[str, AttributeValue]]]
 """For one span: attribute key → new value (``None`` drops it), and attributes to add."""
@@ -45,7 +43,7 @@ class Scanner:
             redactor,
         )
 
-    def scan(self, request: bytes) -> Scan:
+    def scan(self, request: bytes) -> _native.Scan:
         """Validate ``request`` (serialised ``ExportTraceServiceRequest``) and read its candidates."""
         try:
             return self._native.scan(request)
@@ -81,10 +79,11 @@ class SpanWriter:
 _VALIDATOR = _native.Scanner([], [], [], [], [])
 
 
-def validate(request: bytes) -> None:
-    """Check every byte of ``request`` (raises :class:`OtlpDecodeError`); builds no objects."""
+def validate(request: bytes) -> int:
+    """Check every byte of ``request`` (raises :class:`OtlpDecodeError`) and return its span
+    count; builds no span objects."""
     try:
-        _VALIDATOR.scan(request)
+        return _VALIDATOR.scan(request).span_count
     except _native.DecodeError as error:
         raise OtlpDecodeError(f"invalid OTLP protobuf: {error}") from error
 

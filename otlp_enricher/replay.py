@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import Config
 from otlp_enricher.connector.report import ReportSink
-from otlp_enricher.dataplane import Scanner
+from otlp_enricher.dataplane import validate
 from otlp_enricher.otlp_json import OtlpDecodeError, read_recorded
 from otlp_enricher.service import build_metrics, build_pipeline
 
@@ -81,7 +81,6 @@ def readable_requests(paths: Iterable[str | Path], skip: Callable[[str], None]) 
     the end when no request was read at all.
     """
     read = 0
-    scanner = Scanner()
     for path in paths:
         reason = _not_length_prefixed(path)
         if reason is not None:
@@ -92,7 +91,7 @@ def readable_requests(paths: Iterable[str | Path], skip: Callable[[str], None]) 
         while True:
             try:
                 request = next(requests)
-                scanner.scan(request)  # validates every byte (length-prefixed bodies are not yet)
+                validate(request)  # every byte (length-prefixed bodies are not checked on reading)
             except StopIteration:
                 break
             except (OtlpDecodeError, OSError) as error:
@@ -169,10 +168,9 @@ def send_requests(
     UNAVAILABLE answers are retried after a second, up to 30 times; other errors stop the replay.
     """
     counter = _Progress(progress)
-    counter_scan = Scanner()
     export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_EXPORT_METHOD)
     for body in requests:
-        spans = counter_scan.scan(body).span_count  # validates before sending, too
+        spans = validate(body)  # and counts
         for attempt in range(30):
             try:
                 export(body, timeout=timeout_s)

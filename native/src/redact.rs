@@ -147,10 +147,6 @@ impl Redactor {
         })
     }
 
-    pub fn names(&self) -> Vec<&str> {
-        self.scrubbers.iter().map(|s| s.name.as_str()).collect()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.scrubbers.is_empty()
     }
