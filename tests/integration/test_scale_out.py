@@ -16,6 +16,7 @@ series, summed as Prometheus' ``sum`` would, must equal the single sidecar's.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -34,7 +35,7 @@ from otlp_enricher.replay import send_requests
 from .conftest import StartCollector
 from .sidecar import Sidecar, run_sidecar
 from .test_collector_configs import config_env, endpoint, spans_in
-from .tools import COLLECTOR_DIR, wait_until
+from .tools import COLLECTOR_DIR, read_json_lines, wait_until
 
 pytestmark = pytest.mark.collector
 
@@ -260,3 +261,146 @@ def test_three_replicas_behind_the_load_balancer_add_up_to_one(start_collector: 
 
     # Metrics: the replicas' series summed equal the single sidecar's.
     assert_same_series(summed(per_replica), reference)
+
+
+# --------------------------------------------------------------------------------------------
+# Double tracing across traces, behind the load balancer
+
+DOUBLED = "traceloop-anthropic-doubled"
+SDK_SCOPE_PREFIX = "com.anthropic.sdk"
+#: Copies sent first, so every replica has seen the service's SDK scope (the documented start-up
+#: window of processor/dedupe.ScopePrecedence), and copies then measured.
+WARMUP_COPIES = 4
+MEASURED_COPIES = 6
+
+
+def _sdk_copies_in_their_own_traces(request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
+    """``request`` with the anthropic SDK's spans moved to traces of their own (as roots).
+
+    Issue 8 saw the SDK's copy of a call and OpenLLMetry's in *different* traces; the recording has
+    them as siblings in one. Moved apart, the load balancer routes the two copies of most calls to
+    different replicas, where pairing copies by trace can no longer see them.
+    """
+    moved = ExportTraceServiceRequest()
+    moved.CopyFrom(request)
+    for resource_spans in moved.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            if scope_spans.scope.name.startswith(SDK_SCOPE_PREFIX):
+                for span in scope_spans.spans:
+                    span.trace_id = bytes(byte ^ 0xFF for byte in span.trace_id)
+                    span.parent_span_id = b""
+    return moved
+
+
+def _doubled_copies(rng: random.Random, copies: int) -> list[ExportTraceServiceRequest]:
+    originals = [
+        _sdk_copies_in_their_own_traces(ExportTraceServiceRequest.FromString(request))
+        for request in read_recorded(RECORDED / f"{DOUBLED}.jsonl")
+    ]
+    requests = []
+    for _ in range(copies):
+        ids: dict[bytes, bytes] = {}
+
+        def new_id(old: bytes, ids: dict[bytes, bytes] = ids) -> bytes:
+            if old not in ids:
+                ids[old] = rng.randbytes(len(old))
+            return ids[old]
+
+        requests.extend(_renamed(request, new_id) for request in originals)
+    return requests
+
+
+def _total(samples: Mapping[SampleKey, float], name: str, **labels: str) -> float:
+    return sum(value for (n, ls), value in samples.items() if n == name and labels.items() <= dict(ls).items())
+
+
+def _traces_by_scope(sidecar: Sidecar) -> dict[str, set[str]]:
+    """Trace ids (hex) in the sidecar's spans.jsonl, by instrumentation scope name."""
+    traces: defaultdict[str, set[str]] = defaultdict(set)
+    for batch in read_json_lines(sidecar.storage / "spans.jsonl"):
+        for resource_spans in batch.get("resourceSpans", []):
+            for scope_spans in resource_spans.get("scopeSpans", []):
+                scope = scope_spans.get("scope", {}).get("name", "")
+                traces[scope].update(span["traceId"] for span in scope_spans.get("spans", []))
+    return traces
+
+
+def _prompt_lines(sidecar: Sidecar) -> int:
+    path = sidecar.storage / "prompt-logs.jsonl"
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
+def test_a_call_traced_twice_in_different_traces_counts_once_across_replicas(
+    start_collector: StartCollector, tmp_path: Path
+) -> None:
+    """The anthropic SDK's copy and OpenLLMetry's copy of each call in different traces, spread by
+    the real load balancer over three replicas: requests, errors, output tokens and prompt-log
+    lines add up to the calls the provider answered, once each (issue 8, item 4).
+
+    Expected figures come from the fake provider's log of the recording, not from the sidecar.
+    """
+    provider_log = json.loads((RECORDED / f"{DOUBLED}.provider.json").read_text())
+    calls = len(provider_log)
+    failed = sum(1 for entry in provider_log if entry["usage"] is None)
+    output_tokens = sum(entry["usage"]["output_tokens"] for entry in provider_log if entry["usage"])
+    rng = random.Random(8)
+    warmup, measured = _doubled_copies(rng, WARMUP_COPIES), _doubled_copies(rng, MEASURED_COPIES)
+
+    with sidecars(tmp_path, REPLICAS) as replicas:
+        gateway = {
+            **config_env("loadbalancing", tmp_path),
+            "OTLP_ENRICHER_REPLICAS": "[" + ", ".join(replica.grpc for replica in replicas) + "]",
+        }
+        start_collector(
+            COLLECTOR_DIR / "loadbalancing.yaml", gateway, wait_for=[endpoint(gateway, "GATEWAY_GRPC_ENDPOINT")]
+        )
+
+        def send_and_wait(requests: list[ExportTraceServiceRequest], expected_total: int) -> None:
+            with grpc.insecure_channel(gateway["GATEWAY_GRPC_ENDPOINT"]) as channel:
+                send_requests(channel, [request.SerializeToString() for request in requests])
+            wait_until(
+                lambda: sum(received(replica) for replica in replicas) >= expected_total,
+                timeout_s=DELIVERY_TIMEOUT_S,
+                what=f"{expected_total} spans counted by the replicas",
+                on_timeout=lambda: f"counted: {[received(replica) for replica in replicas]}",
+            )
+
+        send_and_wait(warmup, span_ids(warmup).total())
+        sdk_traces_seen = [
+            sum(len(ids) for scope, ids in _traces_by_scope(r).items() if scope.startswith(SDK_SCOPE_PREFIX))
+            for r in replicas
+        ]
+        assert all(sdk_traces_seen), f"a replica saw no SDK span in the warm-up: {sdk_traces_seen}"
+        before = [counter_and_histogram_samples(replica.metrics_text()) for replica in replicas]
+        lines_before = sum(_prompt_lines(replica) for replica in replicas)
+
+        send_and_wait(measured, span_ids(warmup).total() + span_ids(measured).total())
+        after = [counter_and_histogram_samples(replica.metrics_text()) for replica in replicas]
+        lines_after = sum(_prompt_lines(replica) for replica in replicas)
+        owner = {
+            trace: index for index, r in enumerate(replicas) for ids in _traces_by_scope(r).values() for trace in ids
+        }
+
+    # The copies did land apart: each request holds one call's two traces, the SDK's and the other.
+    def traces_of(request: ExportTraceServiceRequest, sdk: bool) -> set[str]:
+        return {
+            span.trace_id.hex()
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            if scope_spans.scope.name.startswith(SDK_SCOPE_PREFIX) == sdk
+            for span in scope_spans.spans
+        }
+
+    pairs = [(traces_of(request, True), traces_of(request, False)) for request in measured]
+    assert all(len(sdk) == len(other) == 1 for sdk, other in pairs)
+    apart = sum(1 for sdk, other in pairs if {owner[t] for t in sdk} != {owner[t] for t in other})
+    assert apart >= len(pairs) // 3, (apart, len(pairs))
+
+    def delta(name: str, **labels: str) -> float:
+        return sum(_total(a, name, **labels) - _total(b, name, **labels) for a, b in zip(after, before, strict=True))
+
+    assert delta("llm_requests_total") == calls * MEASURED_COPIES
+    assert delta("llm_errors_total") == failed * MEASURED_COPIES
+    assert delta("llm_tokens_total", type="output") == output_tokens * MEASURED_COPIES
+    assert delta("otlp_enricher_llm_duplicate_calls_total") == calls * MEASURED_COPIES
+    assert lines_after - lines_before == calls * MEASURED_COPIES
