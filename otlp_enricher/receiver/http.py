@@ -27,7 +27,6 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from otlp_enricher.config import HttpReceiverConfig
 from otlp_enricher.httpserver import AuthGuard, BackgroundHTTPServer, ConnectionLimits, GuardedHandler, connection_cap
 from otlp_enricher.otlp_json import OtlpDecodeError, decode_json_request
 from otlp_enricher.pipeline import Backpressure, ExportOutcome, Pipeline
@@ -39,6 +38,7 @@ from otlp_enricher.receiver.answers import (
     retry_after_header,
     retry_status,
 )
+from otlp_enricher.receiver.config import HttpReceiverConfig
 from otlp_enricher.security.auth import build_authenticator
 from otlp_enricher.security.tls import ReloadingTls
 from otlp_enricher.telemetry.logging import get_logger
@@ -230,6 +230,10 @@ class _OtlpHandler(GuardedHandler):
                 raise _BadFraming(400, "Content-Length must be one non-negative decimal number")
             length = int(lengths[0])
             if length > limit:
+                # A client that writes its whole body before reading would otherwise meet a reset
+                # instead of the 413; a body far past the limit is not worth reading for that.
+                if length <= 2 * limit:
+                    self._read_exactly(length, deadline, keep=False)
                 raise _TooLarge
             body = self._read_exactly(length, deadline)
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
@@ -239,7 +243,8 @@ class _OtlpHandler(GuardedHandler):
             raise ValueError(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
         return body
 
-    def _read_exactly(self, length: int, deadline: float) -> bytes:
+    def _read_exactly(self, length: int, deadline: float, keep: bool = True) -> bytes:
+        """``length`` bytes of body by ``deadline`` (only read and dropped unless ``keep``)."""
         parts: list[bytes] = []
         remaining = length
         while remaining > 0:
@@ -251,7 +256,8 @@ class _OtlpHandler(GuardedHandler):
                 raise _BadFraming(408, "the body stalled (read timeout)") from None
             if not chunk:
                 raise _BadFraming(400, f"the body ended {remaining} bytes before its Content-Length")
-            parts.append(chunk)
+            if keep:
+                parts.append(chunk)
             remaining -= len(chunk)
         return b"".join(parts)
 
