@@ -29,7 +29,8 @@ import grpc
 import orjson
 
 from otlp_enricher import __version__
-from otlp_enricher.config import Config, ConfigError, Endpoint, load_config
+from otlp_enricher.config import Config, load_config
+from otlp_enricher.confignode import ConfigError, Endpoint
 from otlp_enricher.model import Tokens
 from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.processor.pricing import PriceBook

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
-from otlp_enricher.config import Endpoint
+from otlp_enricher.confignode import Endpoint
 from otlp_enricher.security.auth import Authenticator
 from otlp_enricher.security.tls import ReloadingTls
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from otlp_enricher.config import DEFAULT_CONFIG_RESOURCE, Config, ConfigError, Endpoint, ReceiversConfig, load_config
+from otlp_enricher.config import DEFAULT_CONFIG_RESOURCE, Config, load_config
+from otlp_enricher.confignode import ConfigError, Endpoint
 from otlp_enricher.connector.genai_metrics import GenaiMetricsConnector
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.dataplane import Scanner
@@ -49,6 +50,7 @@ from otlp_enricher.processor.cardinality import CardinalityGuard, SeriesBudget
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.processor.slo import SloEvaluator
+from otlp_enricher.receiver.config import ReceiversConfig
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.receiver.http import HttpReceiver
 from otlp_enricher.semconv.extract import CallExtractor, label_sources

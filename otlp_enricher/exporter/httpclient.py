@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from otlp_enricher.config import TlsConfig
+from otlp_enricher.exporter.config import TlsConfig
 from otlp_enricher.exporter.sender import SendFailed
 
 

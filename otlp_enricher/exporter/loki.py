@@ -32,8 +32,8 @@ import snappy
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from otlp_enricher._proto import loki_push_pb2
-from otlp_enricher.config import LokiExporterConfig, StorageConfig
 from otlp_enricher.connector.promptlog import PromptLogLines
+from otlp_enricher.exporter.config import LokiExporterConfig, StorageConfig
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
 from otlp_enricher.exporter.spooled import SpooledExporter

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from otlp_enricher.config import RetryConfig
+from otlp_enricher.exporter.config import RetryConfig
 
 RandomSource = Callable[[], float]
 """Returns a float in [0, 1); ``random.random`` in production, a constant in tests."""

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from otlp_enricher.config import RetryConfig
+from otlp_enricher.exporter.config import RetryConfig
 from otlp_enricher.exporter.deadletter import DeadLetterFile
 from otlp_enricher.exporter.retry import Backoff
 from otlp_enricher.exporter.spool import Record, Spool

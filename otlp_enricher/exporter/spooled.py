@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from otlp_enricher.config import RetryConfig, StorageConfig
+from otlp_enricher.exporter.config import RetryConfig, StorageConfig
 from otlp_enricher.exporter.deadletter import DeadLetterFile
 from otlp_enricher.exporter.fileops import REAL_FILE_OPS, FileOps, StorageError
 from otlp_enricher.exporter.sender import Sender, SenderSettings, Transport

@@ -30,8 +30,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otlp_enricher.config import StorageConfig, TempoExporterConfig
 from otlp_enricher.dataplane import split
+from otlp_enricher.exporter.config import StorageConfig, TempoExporterConfig
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
 from otlp_enricher.exporter.spanedit import SpanEditor

@@ -21,12 +21,13 @@ import hashlib
 import hmac
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from otlp_enricher import _native
 
 BUILTIN_SCRUBBERS = ("private_key", "api_key", "bearer_token", "email", "card", "ip", "phone")
-USER_ID_MODES = ("keep", "hash", "drop")
+UserIdMode = Literal["keep", "hash", "drop"]
+USER_ID_MODES: tuple[UserIdMode, ...] = get_args(UserIdMode)
 TARGETS = ("prompt_log", "spans")
 
 
@@ -41,12 +42,13 @@ class UserPattern:
 
 @dataclass(frozen=True, slots=True)
 class RedactionSettings:
-    """``processors.redaction``."""
+    """``processors.redaction``. Built without a config (tests, benchmarks) it keeps user ids; the
+    config's default is ``hash`` (:func:`otlp_enricher.processor.config.redaction_config`)."""
 
     enabled: bool = True
     scrubbers: tuple[str, ...] = BUILTIN_SCRUBBERS
     patterns: tuple[UserPattern, ...] = ()
-    user_id: str = "keep"
+    user_id: UserIdMode = "keep"
     hash_key: str = ""
     apply_to: tuple[str, ...] = TARGETS
 

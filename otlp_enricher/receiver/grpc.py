@@ -21,7 +21,6 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
-from otlp_enricher.config import GrpcReceiverConfig
 from otlp_enricher.httpserver import connection_cap
 from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.pipeline import Backpressure, Pipeline
@@ -32,6 +31,7 @@ from otlp_enricher.receiver.answers import (
     export_response,
     retry_status,
 )
+from otlp_enricher.receiver.config import GrpcReceiverConfig
 from otlp_enricher.security.auth import Authenticator, build_authenticator
 from otlp_enricher.security.tls import ReloadingTls
 from otlp_enricher.telemetry.logging import get_logger

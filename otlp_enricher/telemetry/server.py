@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from otlp_enricher.config import PrometheusExporterConfig
+from otlp_enricher.exporter.config import PrometheusExporterConfig
 from otlp_enricher.httpserver import AuthGuard, BackgroundHTTPServer, ConnectionLimits, GuardedHandler, connection_cap
 from otlp_enricher.security.auth import build_authenticator
 from otlp_enricher.security.tls import ReloadingTls

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from otlp_enricher.config import ConfigError, parse_config
+from otlp_enricher.config import parse_config
+from otlp_enricher.confignode import ConfigError
 from otlp_enricher.processor.redaction import BUILTIN_SCRUBBERS
 
 

@@ -225,7 +225,7 @@ def test_a_retry_budget_when_configured_ends_in_the_dead_letter_file(tmp_path: P
     config = make_config(
         tmp_path,
         loki_url=loki.url,
-        extra_loki=", retry_on_failure: {initial_interval_s: 0.05, max_interval_s: 0.1, max_elapsed_s: 0.3}",
+        extra_loki=", retry_on_failure: {initial_interval: 0.05, max_interval: 0.1, max_elapsed_time: 0.3}",
     )
 
     async def scenario(exporter: LokiExporter, calls_of: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otlp_enricher.config import RetryConfig
+from otlp_enricher.exporter.config import RetryConfig
 from otlp_enricher.exporter.retry import MAX_SERVER_DELAY_S, Backoff
 
 

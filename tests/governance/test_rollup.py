@@ -178,7 +178,7 @@ receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:0"}}}}}}}}
 processors: {{genai: {{rollup: {{idle_s: 0.2}}}}}}
 exporters:
   prometheus: {{endpoint: "127.0.0.1:0"}}
-  loki: {{endpoint: "{loki.url}/loki/api/v1/push", batch: {{timeout_s: 0.05}}}}
+  loki: {{endpoint: "{loki.url}/loki/api/v1/push", batch: {{timeout: 0.05}}}}
 storage: {{directory: "{tmp_path}"}}
 """
     sidecar = InProcess(parse_config(text, "t.yaml", {}))

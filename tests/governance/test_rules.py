@@ -10,7 +10,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from otlp_enricher.config import Config, ConfigError, load_config, parse_config
+from otlp_enricher.config import Config, load_config, parse_config
+from otlp_enricher.confignode import ConfigError
 from otlp_enricher.governance.budgets import export_budgets
 from otlp_enricher.governance.rules import build_rules, render_rules
 from otlp_enricher.service import build_metrics

@@ -259,7 +259,7 @@ def pipeline(
             "loki": {
                 "endpoint": f"http://{loki['LOKI_CHECK_HTTP_ENDPOINT']}/loki/api/v1/push",
                 "encoding": request.param,
-                "batch": {"timeout_s": 0.2},
+                "batch": {"timeout": 0.2},
             },
         }
     }

@@ -40,14 +40,14 @@ def test_no_config_secret_reaches_the_log(tmp_path: Path) -> None:
             "loki": {
                 "endpoint": f"http://admin:{USERINFO}@127.0.0.1:{closed}/loki/api/v1/push",
                 "auth": {"basic": {"username": "u", "password": PASSWORD}},
-                "retry_on_failure": {"initial_interval_s": 0.05, "max_interval_s": 0.1},
-                "batch": {"timeout_s": 0.05},
+                "retry_on_failure": {"initial_interval": 0.05, "max_interval": 0.1},
+                "batch": {"timeout": 0.05},
             },
             "tempo": {
                 "endpoint": f"127.0.0.1:{closed}",
                 "tls": {"insecure": True},
                 "headers": {"authorization": f"Bearer {HEADER}"},
-                "retry_on_failure": {"initial_interval_s": 0.05, "max_interval_s": 0.1},
+                "retry_on_failure": {"initial_interval": 0.05, "max_interval": 0.1},
             },
         },
     }

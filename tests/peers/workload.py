@@ -35,12 +35,12 @@ def config_text(
     grpc_port: int = 0,
 ) -> str:
     """A YAML config on 127.0.0.1 ports (0 unless given) with fast retries, pointing at the peers."""
-    retry = "retry_on_failure: {initial_interval_s: 0.05, max_interval_s: 0.5, randomization_factor: 0.2}"
+    retry = "retry_on_failure: {initial_interval: 0.05, max_interval: 0.5, randomization_factor: 0.2}"
     exporters = ["  prometheus: {endpoint: '127.0.0.1:0'}"]
     if loki_url:
         exporters.append(
             f"  loki: {{endpoint: '{loki_url}', tenant_id: team-a, {retry}, "
-            f"batch: {{max_lines: 200, timeout_s: 0.05}}, labels: {{environment: test}}{extra_loki}}}"
+            f"batch: {{max_lines: 200, timeout: 0.05}}, labels: {{environment: test}}{extra_loki}}}"
         )
     if tempo_endpoint:
         exporters.append(f"  tempo: {{endpoint: '{tempo_endpoint}', tls: {{insecure: true}}, {retry}{extra_tempo}}}")

@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client import CollectorRegistry
 
-from otlp_enricher.config import Endpoint, GrpcReceiverConfig, HttpReceiverConfig, parse_config
+from otlp_enricher.config import parse_config
+from otlp_enricher.confignode import Endpoint
 from otlp_enricher.pipeline import Backpressure, SpanBatch
+from otlp_enricher.receiver.config import GrpcReceiverConfig, HttpReceiverConfig
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.receiver.http import HttpReceiver
 from otlp_enricher.service import build_metrics, build_pipeline

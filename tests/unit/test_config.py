@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from otlp_enricher.config import ConfigError, load_config, parse_config
+from otlp_enricher.config import load_config, parse_config
+from otlp_enricher.confignode import ConfigError
 
 
 def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:

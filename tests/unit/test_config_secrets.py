@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from otlp_enricher.cli import main
-from otlp_enricher.config import ConfigError, parse_config
+from otlp_enricher.config import parse_config
+from otlp_enricher.confignode import ConfigError
 
 PASSWORD = "Pw-9f3k2-LOKI"
 TOKEN = "Tk-77aa1-OTLP"

@@ -8,7 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.openmetrics.exposition import generate_latest
 
-from otlp_enricher.config import ConfigError, parse_config
+from otlp_enricher.config import parse_config
+from otlp_enricher.confignode import ConfigError
 from otlp_enricher.telemetry.workers import EXPOSITION_FILE, WorkerMetrics
 
 
