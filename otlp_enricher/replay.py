@@ -23,9 +23,8 @@ from otlp_enricher.config import Config
 from otlp_enricher.connector.report import ReportSink
 from otlp_enricher.dataplane import validate
 from otlp_enricher.otlp_json import OtlpDecodeError, read_recorded
+from otlp_enricher.otlp_protocol import EXPORT_METHOD
 from otlp_enricher.service import build_metrics, build_pipeline
-
-_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 class _Progress:
@@ -168,7 +167,7 @@ def send_requests(
     UNAVAILABLE answers are retried after a second, up to 30 times; other errors stop the replay.
     """
     counter = _Progress(progress)
-    export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_EXPORT_METHOD)
+    export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(EXPORT_METHOD)
     for body in requests:
         spans = validate(body)  # and counts
         for attempt in range(30):

@@ -38,6 +38,7 @@ from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.model import LLMCall
+from otlp_enricher.otlp_protocol import JSON, PROTOBUF
 from otlp_enricher.processor.cardinality import StreamBudget
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.telemetry.metrics import Metrics
@@ -136,9 +137,9 @@ class LokiTransport:
             pair = f"{config.basic_username}:{config.basic_password}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         if config.encoding == "json":
-            self._headers.update({"Content-Type": "application/json", "Content-Encoding": "gzip"})
+            self._headers.update({"Content-Type": JSON, "Content-Encoding": "gzip"})
         else:
-            self._headers["Content-Type"] = "application/x-protobuf"
+            self._headers["Content-Type"] = PROTOBUF
 
     async def send(self, records: Sequence[Any]) -> None:
         """Push one batch; raise ``SendFailed`` unless Loki answered 2xx."""

@@ -37,11 +37,11 @@ from otlp_enricher.exporter.sender import SendFailed
 from otlp_enricher.exporter.spanedit import SpanEditor
 from otlp_enricher.exporter.spool import Record
 from otlp_enricher.exporter.spooled import SpooledExporter
+from otlp_enricher.otlp_protocol import EXPORT_METHOD, PROTOBUF, TRACES_PATH
 from otlp_enricher.pipeline import SpanBatch
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.telemetry.metrics import Metrics
 
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 MAX_REQUEST_BYTES = 3 << 20  # under the 4 MiB default receive limit of grpc-go, hence of Tempo
 _RETRYABLE = frozenset(
     {
@@ -191,10 +191,10 @@ class TempoHttpTransport:
 
     def __init__(self, config: TempoExporterConfig) -> None:
         endpoint = config.endpoint if "://" in config.endpoint else f"http://{config.endpoint}"
-        self._poster = HttpPoster(endpoint, config.tls, config.timeout_s, "/v1/traces")
+        self._poster = HttpPoster(endpoint, config.tls, config.timeout_s, TRACES_PATH)
         self._gzip = config.compression == "gzip"
         self._level = config.compression_level
-        self._headers = {**config.headers, "Content-Type": "application/x-protobuf"}
+        self._headers = {**config.headers, "Content-Type": PROTOBUF}
         if self._gzip:
             self._headers["Content-Encoding"] = "gzip"
 

@@ -23,6 +23,7 @@ from grpc_status import rpc_status
 
 from otlp_enricher.httpserver import connection_cap
 from otlp_enricher.otlp_json import OtlpDecodeError
+from otlp_enricher.otlp_protocol import TRACE_SERVICE
 from otlp_enricher.pipeline import Backpressure, Pipeline
 from otlp_enricher.receiver.answers import (
     INTERNAL_RETRY_S,
@@ -36,8 +37,6 @@ from otlp_enricher.security.auth import Authenticator, build_authenticator
 from otlp_enricher.security.tls import ReloadingTls
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
-
-SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
 class GrpcReceiver:
@@ -80,7 +79,7 @@ class GrpcReceiver:
             ],
         )
         handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(self._export)
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": handler}),))
         address = str(self._config.endpoint)
         if self._tls is not None:
             self.port = server.add_secure_port(address, self._tls.grpc_credentials())

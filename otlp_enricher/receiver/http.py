@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 
 from otlp_enricher.httpserver import AuthGuard, BackgroundHTTPServer, ConnectionLimits, GuardedHandler, connection_cap
 from otlp_enricher.otlp_json import OtlpDecodeError, decode_json_request
+from otlp_enricher.otlp_protocol import JSON, PROTOBUF, TRACES_PATH
 from otlp_enricher.pipeline import Backpressure, ExportOutcome, Pipeline
 from otlp_enricher.receiver.answers import (
     INTERNAL_RETRY_S,
@@ -44,8 +45,6 @@ from otlp_enricher.security.tls import ReloadingTls
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 _PIPELINE_TIMEOUT_S = 30.0
 _READ_CHUNK = 1 << 16
 _MAX_CHUNK_LINE = 1024
@@ -149,7 +148,7 @@ class _OtlpHandler(GuardedHandler):
         self._plain(405, "use POST /v1/traces")
 
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != "/v1/traces":
+        if self.path.split("?", 1)[0] != TRACES_PATH:
             self.discard_small_body()
             self._plain(404, "only /v1/traces is served here")
             return
