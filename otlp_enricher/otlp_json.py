@@ -2,7 +2,7 @@
 OTLP/JSON: ``dataplane.to_json``).
 
 OTLP/JSON is not protobuf's JSON mapping: trace and span ids are hex, not base64
-(``shared/reference/protocols.md`` §2). ``json_format.ParseDict`` would silently base64-decode a hex
+(``docs/reference/protocols.md`` §2). ``json_format.ParseDict`` would silently base64-decode a hex
 id into a 24-byte garbage id, so ids are converted by hand on the way in and out.
 """
 

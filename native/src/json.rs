@@ -1,6 +1,6 @@
 //! OTLP/JSON, written straight from protobuf bytes, the way the Collector's file exporter writes
 //! it: hex trace and span ids, 64-bit integers as strings, enums as integers, base64 bytes, empty
-//! and zero fields left out (``shared/reference/protocols.md`` §2). One line, no newline.
+//! and zero fields left out (``docs/reference/protocols.md`` §2). One line, no newline.
 
 use crate::scan::split_key_value;
 use crate::wire::{Field, Reader, Result};

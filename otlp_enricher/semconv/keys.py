@@ -2,7 +2,7 @@
 
 Each tuple is tried in order and the first key present wins, so the newest OTel name comes first,
 then older OTel names, then OpenInference, OpenLLMetry/OpenLIT extras and the Vercel AI SDK.
-Sources: ``shared/reference/genai-attributes.md`` §1 (each row there cites the repository it was
+Sources: ``docs/reference/genai-attributes.md`` §1 (each row there cites the repository it was
 read from).
 """
 
