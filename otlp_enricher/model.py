@@ -11,17 +11,18 @@ produced the span:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Status = Literal["ok", "error"]
 # "span": a cost the provider or a gateway reported on the span; "span_estimate": an
 # instrumentation's own estimate, used only when we cannot price the call; "estimated": our price
 # applied to token counts estimated from the content (the span reported no usage).
 CostSource = Literal["span", "span_estimate", "price_table", "override", "estimated", "unpriced", "none"]
-# Why a call that should have a cost has none.
-UNPRICED_REASONS = ("no_price", "no_usage")
+UnpricedReason = Literal["no_price", "no_usage"]
+"""Why a call that should have a cost has none."""
+UNPRICED_REASONS: tuple[UnpricedReason, ...] = get_args(UnpricedReason)
 
-ERROR_REASONS = (
+ErrorReason = Literal[
     "rate_limit",
     "context_overflow",
     "timeout",
@@ -31,7 +32,12 @@ ERROR_REASONS = (
     "provider_5xx",
     "cancelled",
     "other",
-)
+]
+"""The closed set of reasons a call failed (the ``reason`` label of ``llm_errors_total``)."""
+ERROR_REASONS: tuple[ErrorReason, ...] = get_args(ErrorReason)
+
+RejectReason = Literal["invalid_id", "end_before_start", "invalid_token_count"]
+"""Why a span that claims to be an LLM call is rejected (``partial_success``, a self-metric label)."""
 
 
 @dataclass(slots=True)
@@ -78,12 +84,11 @@ class LLMCall:
     vocabulary: str
     tokens: Tokens | None = None
     error_type: str = ""
-    error_reason: str = ""
+    error_reason: ErrorReason | Literal[""] = ""
     ttft_s: float | None = None
     finish_reasons: tuple[str, ...] = ()
     span_cost_usd: float | None = None
     span_cost_reported: bool = False
-    streaming: bool | None = None
     service_tier: str = ""
     scope: str = ""
     response_id: str = ""
@@ -96,7 +101,7 @@ class LLMCall:
     # Derived by the processors.
     cost_usd: float | None = None
     cost_source: CostSource = "none"
-    unpriced_reason: str = ""
+    unpriced_reason: UnpricedReason | Literal[""] = ""
     tokens_estimated: bool = False
     priced_model: str = ""
     time_per_output_token_s: float | None = None
@@ -117,7 +122,7 @@ class LLMCall:
 class SpanRejected(ValueError):
     """A span claims to be an LLM call but carries data that cannot be used (see ``reason``)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: RejectReason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail

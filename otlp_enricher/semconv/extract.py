@@ -114,7 +114,6 @@ class CallExtractor:
             finish_reasons=_finish_reasons(attrs),
             span_cost_usd=span_cost,
             span_cost_reported=cost_reported,
-            streaming=streaming,
             service_tier=attrs.first_str(keys.SERVICE_TIER).lower(),
             scope=scope_name,
             response_id=attrs.first_str(keys.RESPONSE_ID),
