@@ -320,7 +320,7 @@ def is_forbidden_label_key(key: str) -> bool:
 # ``LLM_SPAN_NAME_PREFIXES``; every other span costs a scan and nothing more. For a handed-over
 # span the values of ``READ_KEYS`` and of keys starting with one of ``READ_PREFIXES`` are decoded
 # (span attributes and event attributes alike); nothing else is. A rule that reads a new key
-# must add it here (``tests/unit/test_semconv_seam.py`` checks every key tuple above is covered).
+# must add it here (``tests/semconv/test_semconv_seam.py`` checks every key tuple above is covered).
 # ---------------------------------------------------------------------------------------------
 
 # Presence of any of these attribute keys makes a span a candidate LLM call.

@@ -5,7 +5,7 @@ per request the same few series are observed dozens of times. :class:`Observatio
 request's values per series and applies each series' bucket counts and sum once, with the
 newest exemplar of each bucket touched: the exposition is the same as observing one by one.
 It reads ``prometheus_client``'s histogram internals (``_upper_bounds``, ``_buckets``, ``_sum``),
-pinned by the version range in ``pyproject.toml`` and by ``tests/unit/test_observations.py``.
+pinned by the version range in ``pyproject.toml`` and by ``tests/telemetry/test_observations.py``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from otlp_enricher.semconv import keys
 from tests.otlp_builders import decoded, request, span
 from tests.peers.workload import SECRETS
 
-RECORDED = Path(__file__).parent.parent / "fixtures" / "recorded"
+RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 FIXTURES = sorted(p for p in RECORDED.iterdir() if p.suffix in (".jsonl", ".binpb"))
 
 

@@ -14,7 +14,7 @@ from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.pipeline import PART_BYTES, PART_SPANS
 from otlp_enricher.service import build_metrics, build_pipeline
 from tests.peers.workload import mixed_request
-from tests.unit.test_pipeline_dedupe import Calls, Spans
+from tests.test_pipeline_dedupe import Calls, Spans
 
 
 def _large() -> bytes:
