@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import errno
 import gc
 import os
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -30,9 +28,10 @@ import orjson
 
 from otlp_enricher import __version__
 from otlp_enricher.config import Config, load_config
-from otlp_enricher.confignode import ConfigError, Endpoint
+from otlp_enricher.confignode import ConfigError
 from otlp_enricher.model import Tokens
 from otlp_enricher.otlp_json import OtlpDecodeError
+from otlp_enricher.ports import listeners_of, port_problem
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.telemetry.logging import configure_logging, get_logger
 
@@ -166,12 +165,12 @@ def _supervise(config: Config, config_path: str | None) -> int:
     from otlp_enricher.telemetry.workers import Supervisor, WorkerMetrics
     from otlp_enricher.userid_key import resolve_redaction
 
-    listeners = _listeners(config)
+    listeners = listeners_of(config)
     if config.service.worker_port_step:  # every worker's own ports, named by the keys they derive from
         for index in range(1, config.service.workers):
             moved = dataclasses.replace(config, receivers=worker_receivers(config, index))
-            listeners += [(f"{key} (worker {index})", endpoint) for key, endpoint in _listeners(moved)[:-1]]
-    problem = _port_problem(listeners)
+            listeners += [(f"{key} (worker {index})", endpoint) for key, endpoint in listeners_of(moved)[:-1]]
+    problem = port_problem(listeners)
     if problem is not None:
         print(problem, file=sys.stderr)
         return EXIT_PORT_TAKEN
@@ -225,8 +224,8 @@ def _serve(config: Config, worker: int | None = None) -> int:
     disable_created()
 
     log = get_logger("cli")
-    listeners = _listeners(config)
-    problem = None if worker is not None else _port_problem(listeners)  # siblings hold the ports
+    listeners = listeners_of(config)
+    problem = None if worker is not None else port_problem(listeners)  # siblings hold the ports
     if problem is not None:
         print(problem, file=sys.stderr)
         return EXIT_PORT_TAKEN
@@ -271,62 +270,10 @@ def _serve(config: Config, worker: int | None = None) -> int:
         if started:
             raise
         # Taken between the check above and the bind: name it the same way.
-        problem = _port_problem(listeners)
+        problem = port_problem(listeners)
         print(problem or f"otlp-enricher: start failed: {error}", file=sys.stderr)
         return EXIT_PORT_TAKEN if problem else EXIT_FAILED
     return EXIT_OK
-
-
-def _listeners(config: Config) -> list[tuple[str, Endpoint]]:
-    """Every endpoint ``serve`` listens on, with its config key."""
-    receivers = config.receivers
-    listeners = []
-    if receivers.grpc is not None:
-        listeners.append(("receivers.otlp.protocols.grpc.endpoint", receivers.grpc.endpoint))
-    if receivers.http is not None:
-        listeners.append(("receivers.otlp.protocols.http.endpoint", receivers.http.endpoint))
-    listeners.append(("exporters.prometheus.endpoint", config.exporters.prometheus.endpoint))
-    return listeners
-
-
-def _port_problem(listeners: Sequence[tuple[str, Endpoint]]) -> str | None:
-    """One line naming the first port that cannot be listened on, and its key; ``None`` if all can.
-
-    Probes with a socket bound the way the servers bind (``SO_REUSEADDR``, no ``SO_REUSEPORT``), so
-    a port held by another process fails here, before any component starts, with a message instead
-    of grpc's traceback. Port 0 (any free port) is never probed.
-    """
-    seen: dict[int, str] = {}
-    for key, endpoint in listeners:
-        if endpoint.port and endpoint.port in seen:
-            return f"otlp-enricher: port {endpoint.port} is configured twice: {seen[endpoint.port]} and {key}"
-        seen[endpoint.port] = key
-        reason = _bind_refused(endpoint)
-        if reason is not None:
-            return (
-                f"otlp-enricher: cannot listen on {endpoint} ({key}): {reason};"
-                f" stop what holds port {endpoint.port} or set another port in {key}"
-            )
-    return None
-
-
-def _bind_refused(endpoint: Endpoint) -> str | None:
-    """Why binding ``endpoint`` is refused (in use, not permitted), or ``None``."""
-    if endpoint.port == 0:
-        return None
-    try:
-        addresses = socket.getaddrinfo(endpoint.host or None, endpoint.port, type=socket.SOCK_STREAM)
-    except OSError:
-        return None  # an unresolvable host is the server's to report
-    for family, kind, proto, _, address in addresses:
-        try:
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
-        except OSError as error:
-            if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                return error.strerror or str(error)
-    return None
 
 
 _OVERRUN_GRACE_S = 2.0

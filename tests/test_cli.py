@@ -159,11 +159,11 @@ def test_a_port_taken_after_the_check_is_named_the_same_way(taken: str, held_por
     config = _config_holding(tmp_path, taken, held_port)
     script = (
         "import sys, otlp_enricher.cli as cli\n"
-        "real, calls = cli._port_problem, []\n"
+        "real, calls = cli.port_problem, []\n"
         "def once(listeners):\n"
         "    calls.append(1)\n"
         "    return None if len(calls) == 1 else real(listeners)\n"
-        "cli._port_problem = once\n"
+        "cli.port_problem = once\n"
         f"sys.exit(cli.main(['serve', '--config', {str(config)!r}]))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
