@@ -1,10 +1,19 @@
-"""Small PromQL builders shared by the rule and dashboard generators (strings, no I/O)."""
+"""Small PromQL and rule builders shared by the rule and dashboard generators (strings, no I/O)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.utils import floatToGoString
+
+if TYPE_CHECKING:
+    from otlp_enricher.config import Config
+
+Rule = dict[str, Any]
+"""One recording or alerting rule, as it goes into the YAML rule file."""
+Group = dict[str, Any]
+"""A rule group."""
 
 _REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
 _float_to_go: Callable[[float], str] = floatToGoString  # untyped in prometheus_client
@@ -41,3 +50,26 @@ def le_value(bound: float) -> str:
 def number(value: float) -> str:
     """A float written short and exactly enough for a rule (``0.144``, ``5``, ``86400``)."""
     return f"{value:.10g}"
+
+
+def alert_rule(
+    config: Config,
+    name: str,
+    expr: str,
+    severity: str,
+    summary: str,
+    description: str,
+    for_: str = "",
+    labels: dict[str, str] | None = None,
+) -> Rule:
+    """An alerting rule with ``severity``, summary, description and the runbook section named after it."""
+    rule: Rule = {"alert": name, "expr": expr}
+    if for_:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity, **(labels or {})}
+    rule["annotations"] = {
+        "summary": summary,
+        "description": description,
+        "runbook_url": f"{config.genai.alerts.runbook_url}#{name.lower()}",
+    }
+    return rule
