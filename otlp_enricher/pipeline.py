@@ -17,14 +17,10 @@ from typing import Protocol
 
 from otlp_enricher.dataplane import Scanner, split, validate
 from otlp_enricher.model import LLMCall, SpanRejected
-from otlp_enricher.processor.cost import CostPolicy
 from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
-from otlp_enricher.processor.errors import classify_error
-from otlp_enricher.processor.pricing import PriceBook
-from otlp_enricher.processor.rates import output_tokens_per_second, time_per_output_token
-from otlp_enricher.processor.slo import SloEvaluator
+from otlp_enricher.processor.enricher import Enricher
 from otlp_enricher.semconv.attributes import Attributes
-from otlp_enricher.semconv.extract import CallExtractor, error_evidence, service_name
+from otlp_enricher.semconv.extract import CallExtractor, service_name
 from otlp_enricher.telemetry.metrics import Metrics
 
 PART_BYTES = 4 << 20
@@ -111,26 +107,6 @@ class ExportOutcome:
             return ""
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(self.rejected.items()))
         return f"LLM data of {self.rejected_count} span(s) unusable ({reasons}); first: {self.first_problem}"
-
-
-class Enricher:
-    """Runs the pure processors over one call; everything configurable was decided in ``__init__``."""
-
-    def __init__(self, prices: PriceBook, slos: SloEvaluator, prefer_span_cost: bool) -> None:
-        self._cost = CostPolicy(prices, prefer_span_cost)
-        self._slos = slos
-
-    def enrich(self, call: LLMCall) -> None:
-        """Fill in the derived fields of ``call``."""
-        if call.status == "error":
-            texts, http_status = error_evidence(call)
-            call.error_reason = classify_error(texts, http_status)
-        self._cost.apply(call)
-        tokens = call.tokens
-        if tokens is not None:
-            call.time_per_output_token_s = time_per_output_token(call.duration_s, call.ttft_s, tokens.output)
-            call.output_tokens_per_second = output_tokens_per_second(call.duration_s, call.ttft_s, tokens.output)
-        call.slo_outcomes = self._slos.evaluate(call)
 
 
 class Pipeline:

@@ -45,8 +45,9 @@ from otlp_enricher.governance.rollup import (
     TraceRollup,
 )
 from otlp_enricher.model import LLMCall
-from otlp_enricher.pipeline import CallExporter, CallSink, Enricher, Pipeline, SpanExporter
+from otlp_enricher.pipeline import CallExporter, CallSink, Pipeline, SpanExporter
 from otlp_enricher.processor.cardinality import CardinalityGuard, SeriesBudget
+from otlp_enricher.processor.enricher import Enricher
 from otlp_enricher.processor.pricing import PriceBook
 from otlp_enricher.processor.redaction import Redactor
 from otlp_enricher.processor.slo import SloEvaluator

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from otlp_enricher.connector.promptlog import PromptLogLines
+from otlp_enricher.connector.spans import SpanEditor
 from otlp_enricher.dataplane import to_json
-from otlp_enricher.exporter.spanedit import SpanEditor
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import SpanBatch
 from otlp_enricher.processor.redaction import Redactor

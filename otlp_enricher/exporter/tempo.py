@@ -30,11 +30,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otlp_enricher.connector.spans import SpanEditor
 from otlp_enricher.dataplane import split
 from otlp_enricher.exporter.config import StorageConfig, TempoExporterConfig
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
-from otlp_enricher.exporter.spanedit import SpanEditor
 from otlp_enricher.exporter.spool import Record
 from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.otlp_protocol import EXPORT_METHOD, PROTOBUF, TRACES_PATH
