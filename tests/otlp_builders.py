@@ -8,7 +8,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from otlp_enricher._native import Span as NativeSpan
 from otlp_enricher.dataplane import Scanner
@@ -62,7 +62,7 @@ def span(
     )
     result.attributes.extend(key_values(attributes))
     if error:
-        result.status.code = 2
+        result.status.code = Status.STATUS_CODE_ERROR
         result.status.message = status_message
     for name, offset_s, event_attributes in events:
         event = result.events.add(name=name, time_unix_nano=start_ns + int(offset_s * 1e9))

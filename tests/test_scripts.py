@@ -11,7 +11,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tests.integration.tools import free_port, wait_until
+from tests.integration.tools import wait_until
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"

@@ -51,7 +51,8 @@ _GAUGE_MIN = frozenset({"otlp_enricher_storage_writable"})
 
 ReadinessCheck = Callable[[], tuple[bool, str]]
 # prometheus_client's OpenMetrics functions are untyped; their shapes, named once.
-_exposition: Callable[[CollectorRegistry], bytes] = generate_latest
+openmetrics_exposition: Callable[[CollectorRegistry], bytes] = generate_latest
+"""The OpenMetrics text of a registry (exemplars included), typed."""
 _parse: Callable[[str], Iterator[Metric]] = text_string_to_metric_families
 
 
@@ -86,7 +87,7 @@ class ExpositionFile:
         """Write the exposition and readiness (each atomically: temporary file, then rename)."""
         ready, reason = self._readiness()
         with contextlib.suppress(OSError):  # a full disk is reported by readiness, not by a crash
-            _replace(self._directory / EXPOSITION_FILE, _exposition(self._registry))
+            _replace(self._directory / EXPOSITION_FILE, openmetrics_exposition(self._registry))
             _replace(self._directory / READY_FILE, f"{int(ready)} {reason}\n".encode())
 
     def shutdown(self) -> None:

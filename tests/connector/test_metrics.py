@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.openmetrics.exposition import generate_latest
 
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.model import LLMCall, Tokens
 from otlp_enricher.processor.cardinality import CardinalityGuard
 from otlp_enricher.processor.slo import SloSpec
 from otlp_enricher.telemetry.metrics import Metrics
+from otlp_enricher.telemetry.workers import openmetrics_exposition
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 
@@ -77,7 +77,7 @@ def test_a_failed_call_counts_its_reason_and_its_duration_carries_the_trace_id()
     connector(registry).consume([call(status="error", error_reason="rate_limit")])
     assert value(registry, "llm_errors_total", **MODEL, reason="rate_limit") == 1
     assert value(registry, "llm_requests_total", **MODEL, operation="chat", status="error") == 1
-    exposition = generate_latest(registry).decode()
+    exposition = openmetrics_exposition(registry).decode()
     observed = [line for line in exposition.splitlines() if line.startswith("llm_request_duration_seconds_bucket")]
     assert any(f'trace_id="{TRACE.hex()}"' in line for line in observed), observed
     assert value(registry, "llm_request_duration_seconds_sum", **MODEL, operation="chat") == 2.0

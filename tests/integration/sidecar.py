@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
-from .tools import free_port, wait_until
+from tests.net import free_port
+
+from .tools import wait_until
 
 
 @dataclass

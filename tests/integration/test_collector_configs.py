@@ -25,16 +25,10 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from otlp_enricher._proto import loki_push_pb2
+from tests.net import free_port
 
 from .conftest import StartCollector
-from .tools import (
-    COLLECTOR_DIR,
-    RunningCollector,
-    free_port,
-    read_json_lines,
-    validate_collector_config,
-    wait_until,
-)
+from .tools import COLLECTOR_DIR, RunningCollector, read_json_lines, validate_collector_config, wait_until
 
 pytestmark = pytest.mark.collector
 

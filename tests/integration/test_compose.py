@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.net import free_port
+
 from .conftest import StartCollector, StartPrometheus
-from .tools import REPO_ROOT, free_port, read_json_lines, validate_collector_config, wait_until
+from .tools import REPO_ROOT, read_json_lines, validate_collector_config, wait_until
 
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
 DEPLOY = REPO_ROOT / "deploy"

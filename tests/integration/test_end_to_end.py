@@ -121,19 +121,25 @@ def provider_cost_usd(entry: SentResponse) -> float:
         price = OPENAI_PRICES[model]
         cached = usage["prompt_tokens_details"]["cached_tokens"]
         return (
-            (usage["prompt_tokens"] - cached) * price["input"]
-            + cached * price["cached_input"]
-            + usage["completion_tokens"] * price["output"]
-        ) / 1e6
+            float(
+                (usage["prompt_tokens"] - cached) * price["input"]
+                + cached * price["cached_input"]
+                + usage["completion_tokens"] * price["output"]
+            )
+            / 1e6
+        )
     price = ANTHROPIC_PRICES[model]
     split = usage["cache_creation"]
     return (
-        usage["input_tokens"] * price["input"]
-        + split["ephemeral_5m_input_tokens"] * price["cache_write_5m"]
-        + split["ephemeral_1h_input_tokens"] * price["cache_write_1h"]
-        + usage["cache_read_input_tokens"] * price["cache_read"]
-        + usage["output_tokens"] * price["output"]
-    ) / 1e6
+        float(
+            usage["input_tokens"] * price["input"]
+            + split["ephemeral_5m_input_tokens"] * price["cache_write_5m"]
+            + split["ephemeral_1h_input_tokens"] * price["cache_write_1h"]
+            + usage["cache_read_input_tokens"] * price["cache_read"]
+            + usage["output_tokens"] * price["output"]
+        )
+        / 1e6
+    )
 
 
 @dataclass(frozen=True)

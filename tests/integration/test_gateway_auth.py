@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.net import free_port
 from tests.receiver.conftest import spans_in
 from tests.receiver.secured import Secured, secured
 from tests.tls_certs import Certs, make_certs
 
 from .conftest import StartCollector
 from .test_collector_configs import export, make_request
-from .tools import COLLECTOR_DIR, free_port, wait_until
+from .tools import COLLECTOR_DIR, wait_until
 
 pytestmark = pytest.mark.collector
 

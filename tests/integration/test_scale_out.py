@@ -297,7 +297,7 @@ def _doubled_copies(rng: random.Random, copies: int) -> list[ExportTraceServiceR
         _sdk_copies_in_their_own_traces(ExportTraceServiceRequest.FromString(request))
         for request in read_recorded(RECORDED / f"{DOUBLED}.jsonl")
     ]
-    requests = []
+    requests: list[ExportTraceServiceRequest] = []
     for _ in range(copies):
         ids: dict[bytes, bytes] = {}
 

@@ -7,10 +7,11 @@ import http.client
 import urllib.request
 from pathlib import Path
 
+from tests.net import free_port
 from tests.otlp_builders import openai_chat, request, span
 
 from .sidecar import run_sidecar
-from .tools import free_port, wait_until
+from .tools import wait_until
 
 PASSWORD = "Pw-9f3k2-LOKI"
 TOKEN = "Tk-77aa1-OTLP"

@@ -55,7 +55,7 @@ class FakeTempo:
     def start(self, port: int = 0) -> FakeTempo:
         """Bind 127.0.0.1 (``port`` 0 picks one) and serve."""
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        handler = grpc.unary_unary_rpc_method_handler(self._export)
+        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(self._export)
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port or self.port}")
         self._server.start()

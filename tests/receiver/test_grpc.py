@@ -8,10 +8,9 @@ from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otlp_enricher.otlp_protocol import EXPORT_METHOD
 from tests.otlp_builders import openai_chat, request, span
 from tests.receiver.conftest import Running, spans_in, start_receivers
-
-METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def export(
@@ -19,7 +18,9 @@ def export(
 ) -> ExportTraceServiceResponse:
     """One raw Export call."""
     with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 200 * 1024 * 1024)]) as channel:
-        call = channel.unary_unary(METHOD, response_deserializer=ExportTraceServiceResponse.FromString)
+        call: grpc.UnaryUnaryMultiCallable[bytes, ExportTraceServiceResponse] = channel.unary_unary(
+            EXPORT_METHOD, response_deserializer=ExportTraceServiceResponse.FromString
+        )
         return call(body, timeout=10, compression=compression)
 
 

@@ -25,7 +25,7 @@ def post(
 ) -> tuple[int, dict[str, str], bytes]:
     """POST and return status, headers, body."""
     parsed = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=10)
     try:
         connection.request("POST", parsed.path, body, {"Content-Type": content_type, **(headers or {})})
         response = connection.getresponse()

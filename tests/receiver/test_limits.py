@@ -22,11 +22,11 @@ from otlp_enricher.config import parse_config
 from otlp_enricher.pipeline import SpanBatch
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.service import build_metrics, build_pipeline
+from tests.net import raw_export
 from tests.otlp_builders import openai_chat, request, span
 from tests.receiver.conftest import RecordingExporter, spans_in
 from tests.receiver.secured import Secured, secured
 
-METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LIMITS = """
 receivers:
   otlp:
@@ -217,7 +217,7 @@ def test_connection_cap_keeps_the_health_port_alive(limited: Secured) -> None:
 
 
 def _retry_info(error: grpc.RpcError) -> error_details_pb2.RetryInfo | None:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is None or status.code != code_pb2.UNAVAILABLE:
         return None
     for detail in status.details:
@@ -235,13 +235,13 @@ def test_concurrency_caps_answer_retry_later_on_both_transports() -> None:
 
         def first() -> None:
             with grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
-                results["first"] = channel.unary_unary(METHOD)(body(), timeout=20)
+                results["first"] = raw_export(channel)(body(), timeout=20)
 
         holder = threading.Thread(target=first)
         holder.start()
         assert gate.wait_entries(1)
         with grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel, pytest.raises(grpc.RpcError) as error:
-            channel.unary_unary(METHOD)(body(), timeout=10)
+            raw_export(channel)(body(), timeout=10)
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE and _retry_info(error.value) is not None
 
         def http_first() -> None:

@@ -19,14 +19,15 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otlp_enricher.otlp_protocol import EXPORT_METHOD
 from otlp_enricher.security.auth import BasicAuth, BearerTokenAuth, BearerTokenConfig
 from otlp_enricher.security.tls import ReloadingTls, ServerTlsConfig
+from tests.net import raw_export
 from tests.otlp_builders import openai_chat, request, span
 from tests.receiver.conftest import spans_in
 from tests.receiver.secured import Secured, secured
 from tests.tls_certs import Certs, make_ca, make_certs, make_leaf
 
-METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TOKEN = "s3cr3t-otlp-token-Zq9"
 METRICS_TOKEN = "metrics-token-Xk2"
 
@@ -82,8 +83,10 @@ def grpc_export(port: int, certs: Certs, token: str | None, client_cert: bool = 
         certs.read(certs.client) if client_cert else None,
     )
     with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
-        call = channel.unary_unary(METHOD, response_deserializer=ExportTraceServiceResponse.FromString)
-        metadata = [("authorization", f"Bearer {token}")] if token is not None else None
+        call: grpc.UnaryUnaryMultiCallable[bytes, ExportTraceServiceResponse] = channel.unary_unary(
+            EXPORT_METHOD, response_deserializer=ExportTraceServiceResponse.FromString
+        )
+        metadata = (("authorization", f"Bearer {token}"),) if token is not None else None
         return call(body(), timeout=10, metadata=metadata)
 
 
@@ -118,10 +121,9 @@ def test_grpc_needs_the_token_over_tls(tls_token: Secured, certs: Certs) -> None
 
 def test_grpc_refuses_plaintext_on_a_tls_port(tls_token: Secured) -> None:
     """An insecure channel cannot even complete a call."""
-    with grpc.insecure_channel(f"127.0.0.1:{tls_token.grpc_port}") as channel:
-        call = channel.unary_unary(METHOD)
-        with pytest.raises(grpc.RpcError) as error:
-            call(body(), timeout=5, metadata=[("authorization", f"Bearer {TOKEN}")])
+    channel = grpc.insecure_channel(f"127.0.0.1:{tls_token.grpc_port}")
+    with channel, pytest.raises(grpc.RpcError) as error:
+        raw_export(channel)(body(), timeout=5, metadata=(("authorization", f"Bearer {TOKEN}"),))
     assert error.value.code() == grpc.StatusCode.UNAVAILABLE
     assert spans_in(tls_token.exporter.batches) == 0
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.openmetrics.exposition import generate_latest
 
 from otlp_enricher.config import parse_config
 from otlp_enricher.replay import iter_requests
 from otlp_enricher.service import build_metrics, build_pipeline
+from otlp_enricher.telemetry.workers import openmetrics_exposition
 
 HERE = Path(__file__).parent
 RECORDED = HERE.parent / "fixtures" / "recorded"
@@ -72,7 +72,7 @@ def test_metric_exposition() -> None:
             await pipeline.export(request, "replay")
 
     asyncio.run(run())
-    text = generate_latest(registry).decode()
+    text = openmetrics_exposition(registry).decode()
     lines = [line for line in text.splitlines() if not re.match(r"^\w+_created[{ ]", line)]
     lines = [re.sub(r'(# \{trace_id="[0-9a-f]{32}"\} [0-9.e+-]+) [0-9.]+$', r"\1", line) for line in lines]
     check_golden("exposition.txt", "\n".join(lines) + "\n")

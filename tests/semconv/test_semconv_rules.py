@@ -330,7 +330,7 @@ def test_ttft_of_a_non_streamed_call_is_dropped() -> None:
 def test_stream_only_signals_need_no_flag_but_a_false_flag_wins() -> None:
     """A first-chunk event only exists on a stream; a span that says it did not stream has no TTFT."""
     attributes = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o"}
-    event = [("First Token Stream Event", 0.25, {})]
+    event: list[tuple[str, float, dict[str, object]]] = [("First Token Stream Event", 0.25, {})]
     streamed = extract(attributes, events=event)
     assert streamed is not None and streamed.ttft_s == pytest.approx(0.25)
     flagged = extract({**attributes, "gen_ai.request.stream": False}, events=event)

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.openmetrics.exposition import generate_latest
 
 from otlp_enricher.config import parse_config
 from otlp_enricher.confignode import ConfigError
-from otlp_enricher.telemetry.workers import EXPOSITION_FILE, WorkerMetrics
+from otlp_enricher.telemetry.workers import EXPOSITION_FILE, WorkerMetrics, openmetrics_exposition
 
 
 def _worker(directory: Path, requests: int, durations: list[float], writable: int, objective: float) -> None:
@@ -24,7 +23,7 @@ def _worker(directory: Path, requests: int, durations: list[float], writable: in
     Gauge("llm_slo_objective_ratio", "Objective.", ("slo",), registry=registry).labels("fast").set(objective)
     Gauge("otlp_enricher_spool_items", "Items.", registry=registry).set(requests)
     directory.mkdir()
-    (directory / EXPOSITION_FILE).write_bytes(generate_latest(registry))
+    (directory / EXPOSITION_FILE).write_bytes(openmetrics_exposition(registry))
 
 
 def test_counters_and_histograms_sum_gauges_follow_their_meaning(tmp_path: Path) -> None:
@@ -42,7 +41,7 @@ def test_counters_and_histograms_sum_gauges_follow_their_meaning(tmp_path: Path)
     assert value("otlp_enricher_storage_writable", {}) == 0
     assert value("llm_slo_objective_ratio", {"slo": "fast"}) == 0.99
     assert value("otlp_enricher_spool_items", {}) == 7
-    exposition = generate_latest(registry).decode()
+    exposition = openmetrics_exposition(registry).decode()
     assert '# {trace_id="w' in exposition
 
 
