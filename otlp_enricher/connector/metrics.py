@@ -92,7 +92,7 @@ class MetricsConnector:
                     if count:
                         sums[(m.tokens, (*base, kind, *extra))] += count
             if call.cost_source == "unpriced":
-                sums[(m.unpriced, (*base, *extra))] += 1
+                sums[(m.unpriced, (*base, call.unpriced_reason or "no_price", *extra))] += 1
             elif call.cost_usd is not None:
                 sums[(m.cost, (*base, *extra))] += call.cost_usd
                 sums[(m.cost_source, (*base, call.cost_source, *extra))] += 1

@@ -23,7 +23,7 @@ _CONTENT_KEYS = ("input_messages", "output_messages")
 
 
 def prompt_log_record(call: LLMCall) -> dict[str, Any]:
-    """The JSON-ready record of ``call`` (content included; redaction happens in the exporter)."""
+    """The JSON-ready record of ``call`` (content included; :class:`PromptLogLines` redacts it)."""
     tokens = call.tokens
     record: dict[str, Any] = {
         "timestamp_ns": call.start_ns,
@@ -49,6 +49,7 @@ def prompt_log_record(call: LLMCall) -> dict[str, Any]:
         },
         "cost_usd": call.cost_usd,
         "cost_source": call.cost_source,
+        "unpriced_reason": call.unpriced_reason or None,
         "duration_s": round(call.duration_s, 6),
         "ttft_s": call.ttft_s,
         "output_tokens_per_second": call.output_tokens_per_second,

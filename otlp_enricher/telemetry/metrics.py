@@ -60,8 +60,9 @@ class Metrics:
         )
         self.unpriced = Counter(
             "llm_unpriced_requests_total",
-            "LLM calls with tokens but no known price (their cost is not counted, never taken as $0).",
-            model_labels,
+            "LLM calls with no cost, never taken as $0, by reason: no_price (no known price for the model) "
+            "or no_usage (a successful call that reported no tokens and carries no content to estimate from).",
+            (*BASE_LABELS, "reason", *extra),
             registry=registry,
         )
         self.duration = Histogram(

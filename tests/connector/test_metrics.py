@@ -67,8 +67,14 @@ def test_a_batch_is_summed_per_series_tokens_by_type_and_zero_counts_make_no_ser
 
 def test_an_unpriced_call_is_counted_as_unpriced_and_adds_no_cost() -> None:
     registry = CollectorRegistry()
-    connector(registry).consume([call(tokens=Tokens(input=5, output=5), cost_source="unpriced")])
-    assert value(registry, "llm_unpriced_requests_total", **MODEL) == 1
+    connector(registry).consume(
+        [
+            call(tokens=Tokens(input=5, output=5), cost_source="unpriced", unpriced_reason="no_price"),
+            call(tokens=None, cost_source="unpriced", unpriced_reason="no_usage"),
+        ]
+    )
+    assert value(registry, "llm_unpriced_requests_total", **MODEL, reason="no_price") == 1
+    assert value(registry, "llm_unpriced_requests_total", **MODEL, reason="no_usage") == 1
     assert value(registry, "llm_cost_usd_total", **MODEL) is None
 
 

@@ -84,7 +84,8 @@ def test_pipeline_series_stay_bounded_with_distinct_models_and_user_ids() -> Non
     assert b"user-" not in exposed
     assert registry.get_sample_value("otlp_enricher_label_values_folded_total", {"label": "model"}) == 20_000 - 20
     unpriced = registry.get_sample_value(
-        "llm_unpriced_requests_total", {"provider": "openai", "model": "other", "environment": "other"}
+        "llm_unpriced_requests_total",
+        {"provider": "openai", "model": "other", "reason": "no_price", "environment": "other"},
     )
     assert unpriced == 20_000 - 20
 
