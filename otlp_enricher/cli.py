@@ -32,7 +32,7 @@ from otlp_enricher.confignode import ConfigError
 from otlp_enricher.model import Tokens
 from otlp_enricher.otlp_json import OtlpDecodeError
 from otlp_enricher.ports import listeners_of, port_problem
-from otlp_enricher.processor.pricing import PriceBook
+from otlp_enricher.processor.pricing import RATE_FIELDS, PriceBook
 from otlp_enricher.telemetry.logging import configure_logging, get_logger
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PORT_TAKEN, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 141
@@ -310,7 +310,7 @@ def _prices(config: Config, args: argparse.Namespace) -> int:
     )
     rates = card.rates_for(tokens.input)
     print(f"{args.model} → {card.provider_id}/{card.model_id} ({card.source})")
-    for name in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning"):
+    for name in RATE_FIELDS:
         print(f"  {name:<15} ${getattr(rates, name) * 1e6:.4f} / MTok")
     for start in card.tier_starts:
         print(f"  long-context tier above {start} input tokens")

@@ -40,6 +40,11 @@ RejectReason = Literal["invalid_id", "end_before_start", "invalid_token_count"]
 """Why a span that claims to be an LLM call is rejected (``partial_success``, a self-metric label)."""
 
 
+TokenType = Literal["input", "output", "cache_read", "cache_write", "reasoning"]
+"""The token types every output reports (the ``type`` label of ``llm_tokens_total``)."""
+TOKEN_TYPES: tuple[TokenType, ...] = get_args(TokenType)
+
+
 @dataclass(slots=True)
 class Tokens:
     """Token counts of one call; see the module docstring for what includes what."""
@@ -60,6 +65,16 @@ class Tokens:
     def total(self) -> int:
         """Input plus output tokens."""
         return self.input + self.output
+
+    def by_type(self) -> tuple[tuple[TokenType, int], ...]:
+        """``(type, count)`` for each of :data:`TOKEN_TYPES`, in that order."""
+        return (
+            ("input", self.input),
+            ("output", self.output),
+            ("cache_read", self.cache_read),
+            ("cache_write", self.cache_write),
+            ("reasoning", self.reasoning),
+        )
 
 
 @dataclass(slots=True)

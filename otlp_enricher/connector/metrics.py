@@ -82,13 +82,7 @@ class MetricsConnector:
                 sums[(m.errors, (*base, call.error_reason, *extra))] += 1
             tokens = call.tokens
             if tokens is not None:
-                for kind, count in (
-                    ("input", tokens.input),
-                    ("output", tokens.output),
-                    ("cache_read", tokens.cache_read),
-                    ("cache_write", tokens.cache_write),
-                    ("reasoning", tokens.reasoning),
-                ):
+                for kind, count in tokens.by_type():
                     if count:
                         sums[(m.tokens, (*base, kind, *extra))] += count
             if call.cost_source == "unpriced":

@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from otlp_enricher.model import LLMCall
-
-TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
+from otlp_enricher.model import TOKEN_TYPES, LLMCall
 
 
 @dataclass(slots=True)
@@ -54,11 +52,8 @@ class ReportSink:
                 row.errors[call.error_reason] += 1
             tokens = call.tokens
             if tokens is not None:
-                row.tokens["input"] += tokens.input
-                row.tokens["output"] += tokens.output
-                row.tokens["cache_read"] += tokens.cache_read
-                row.tokens["cache_write"] += tokens.cache_write
-                row.tokens["reasoning"] += tokens.reasoning
+                for kind, count in tokens.by_type():
+                    row.tokens[kind] += count
             if call.cost_source == "unpriced":
                 row.unpriced += 1
             elif call.cost_usd is not None:

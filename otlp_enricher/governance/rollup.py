@@ -28,14 +28,13 @@ from typing import Any, Protocol
 import orjson
 
 from otlp_enricher.governance.settings import RollupConfig
-from otlp_enricher.model import LLMCall
+from otlp_enricher.model import TOKEN_TYPES, LLMCall
 from otlp_enricher.pipeline import Backpressure
 from otlp_enricher.storage_files import open_private
 from otlp_enricher.telemetry.metrics import Metrics
 
 Clock = Callable[[], float]
 SUMMARY_FILE = "trace-summaries.jsonl"
-_TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
 @dataclass(slots=True)
@@ -51,7 +50,7 @@ class _Open:
     errors: int = 0
     unpriced_calls: int = 0
     cost_usd: float = 0.0
-    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TOKEN_KINDS, 0))
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_TYPES, 0))
     models: set[str] = field(default_factory=set)
     services: set[str] = field(default_factory=set)
     trace_ids: set[str] = field(default_factory=set)
@@ -68,7 +67,7 @@ class _Open:
             self.unpriced_calls += 1
         tokens = call.tokens
         if tokens is not None:
-            for kind, count in zip(_TOKEN_KINDS, _token_counts(tokens), strict=True):
+            for kind, count in tokens.by_type():
                 self.tokens[kind] += count
         if call.model:
             self.models.add(call.model)
@@ -96,10 +95,6 @@ class _Open:
         if self.kind == "conversation_summary":
             record["traces"] = len(self.trace_ids)
         return record
-
-
-def _token_counts(tokens: Any) -> tuple[int, int, int, int, int]:
-    return tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning
 
 
 class TraceRollup:
