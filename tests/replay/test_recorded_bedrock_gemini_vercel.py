@@ -1,6 +1,7 @@
-"""Bedrock (boto3 + opentelemetry-instrumentation-botocore) and Gemini (google-genai + its OTel
-instrumentation) recordings, replayed: each call counted once in the metrics and the prompt log, each
-error in its reason, tokens by type as the provider sent them, cost at the published list price.
+"""Bedrock (boto3 + opentelemetry-instrumentation-botocore), Gemini (google-genai + its OTel
+instrumentation) and Vercel AI SDK (Node, ``ai`` with @ai-sdk/openai and @ai-sdk/anthropic) recordings,
+replayed: each call counted once in the metrics and the prompt log, each error in its reason, tokens by
+type as the provider sent them, cost at the published list price.
 
 Ground truth is ``<fixture>.provider.json`` (what the fake provider answered), read here with each
 provider's documented semantics, independently of the code under test:
@@ -13,6 +14,9 @@ provider's documented semantics, independently of the code under test:
   ``thoughtsTokenCount`` is beside ``candidatesTokenCount`` and billed as output; a prompt over
   200k tokens bills every token of the call at the higher tier.
   https://ai.google.dev/api/generate-content#UsageMetadata
+* OpenAI and Anthropic (the Vercel AI SDK's providers): as in ``test_recorded_fixtures.py``, whose
+  ``provider_tokens`` and ``published_cost`` are reused. The SDK's wrapper span (``ai.generateText``,
+  ``ai.streamText``) repeats its provider call's usage; only the call may count.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from otlp_enricher.connector.promptlog import prompt_log_record
 from otlp_enricher.model import LLMCall, Tokens
 from otlp_enricher.otlp_json import read_recorded
 from otlp_enricher.service import build_metrics, build_pipeline
+from tests.replay import test_recorded_fixtures as openai_anthropic
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "recorded"
 
@@ -51,18 +56,26 @@ GEMINI_PRICES = {  # (prompt ≤ 200k tokens, prompt > 200k tokens); no cache wr
 }
 GEMINI_LONG_CONTEXT = 200_000
 
-FIXTURES = ("otel-botocore-bedrock", "otel-google-genai")
+FIXTURES = ("otel-botocore-bedrock", "otel-google-genai", "vercel-ai")
 # What each library is known not to record (asserted, so a library that starts recording it fails).
 GAPS: dict[str, set[str]] = {
     # botocore: Converse answers no id and no model; the span has neither, nor a time to first token.
     "otel-botocore-bedrock": {"no_response_id", "no_response_model", "no_ttft"},
     "otel-google-genai": set(),
+    # ai 6.x: ai.usage.inputTokenDetails.cacheWriteTokens has no TTL split (all priced as 5-minute writes).
+    "vercel-ai": {"no_1h_split"},
 }
+# The error scenarios' reasons, from the provider's answer: 429 is a rate limit; the only 400 is
+# Anthropic's "prompt is too long".
+REASONS = {429: "rate_limit", 400: "context_overflow"}
 
 
-def provider_tokens(entry: dict[str, Any]) -> Tokens:
-    """Normalised tokens (input with the cache, output with reasoning) from the usage as sent."""
+def provider_tokens(entry: dict[str, Any], gaps: set[str]) -> Tokens:
+    """Normalised tokens (input with the cache, output with reasoning) from the usage as sent, as far
+    as a library with ``gaps`` can report them."""
     usage = entry["usage"]
+    if entry["provider"] in ("openai", "anthropic"):
+        return openai_anthropic.with_gaps(openai_anthropic.provider_tokens(entry), gaps, entry["streaming"])
     if "promptTokenCount" in usage:  # Gemini
         thoughts = usage.get("thoughtsTokenCount", 0)
         return Tokens(
@@ -88,6 +101,8 @@ def provider_tokens(entry: dict[str, Any]) -> Tokens:
 def list_price(entry: dict[str, Any], tokens: Tokens) -> float:
     """USD at the published prices, the long-context tier chosen by the prompt's size."""
     model = entry["requested_model"]
+    if entry["provider"] in ("openai", "anthropic"):
+        return openai_anthropic.published_cost(entry["response_model"], tokens)
     if model in BEDROCK_PRICES:
         price_in, price_read, price_write, price_out = BEDROCK_PRICES[model]
     else:
@@ -172,13 +187,13 @@ def test_cloud_recordings_replay_to_the_providers_truth(fixture: str) -> None:
         record = prompt_log_record(call)
         assert call.request_model == entry["requested_model"]
         if entry["http_status"] != 200:
-            assert (call.status, call.error_reason) == ("error", "rate_limit"), entry["scenario"]
+            assert (call.status, call.error_reason) == ("error", REASONS[entry["http_status"]]), entry["scenario"]
             assert call.cost_usd is None and record["status"] == "error"
             continue
         assert call.status == "ok"
         assert call.response_id == ("" if "no_response_id" in gaps else entry["response_id"])
         assert call.response_model == ("" if "no_response_model" in gaps else entry["response_model"])
-        tokens = provider_tokens(entry)
+        tokens = provider_tokens(entry, gaps)
         assert call.tokens == tokens, entry["scenario"]
         price = list_price(entry, tokens)
         assert call.cost_source == "price_table"
@@ -191,10 +206,12 @@ def test_cloud_recordings_replay_to_the_providers_truth(fixture: str) -> None:
     successes = [entry for entry in provider_log if entry["http_status"] == 200]
     assert sample(registry, "llm_requests_total", status="ok") == len(successes)
     assert sample(registry, "llm_requests_total", status="error") == len(provider_log) - len(successes)
-    assert sample(registry, "llm_errors_total", reason="rate_limit") == len(provider_log) - len(successes)
+    for status, reason in REASONS.items():
+        failed = sum(entry["http_status"] == status for entry in provider_log)
+        assert sample(registry, "llm_errors_total", reason=reason) == failed, reason
     assert sample(registry, "llm_cost_usd_total") == pytest.approx(expected_cost, rel=0.005)
-    for kind in ("input", "output", "cache_read", "reasoning"):
-        expected = sum(getattr(provider_tokens(entry), kind) for entry in successes)
+    for kind in ("input", "output", "cache_read", "cache_write", "reasoning"):
+        expected = sum(getattr(provider_tokens(entry, gaps), kind) for entry in successes)
         assert sample(registry, "llm_tokens_total", type=kind) == expected, kind
 
 
@@ -206,3 +223,22 @@ def test_the_long_context_prompt_is_priced_at_the_higher_tier() -> None:
     at_long = (call.tokens.input * long[0] + call.tokens.output * long[3]) / 1e6
     assert call.cost_usd == pytest.approx(at_long, rel=0.005)
     assert call.cost_usd > (call.tokens.input * base[0] + call.tokens.output * base[3]) / 1e6 * 1.4
+
+
+def test_vercel_wrapper_spans_repeat_the_usage_and_are_not_counted() -> None:
+    """Every provider call sits under an ``ai.generateText`` / ``ai.streamText`` span that repeats its
+    ``ai.usage.*``; the prompt log and metrics hold one record per provider response all the same."""
+    usage_of: dict[str, list[tuple[bytes, str]]] = {}
+    for request in read_recorded(RECORDED / "vercel-ai.jsonl"):
+        for resource_spans in ExportTraceServiceRequest.FromString(request).resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    inputs = [kv.value.int_value for kv in span.attributes if kv.key == "ai.usage.inputTokens"]
+                    usage_of.setdefault(span.name, []).extend((span.trace_id, str(n)) for n in inputs)
+    wrappers = usage_of["ai.generateText"] + usage_of["ai.streamText"]
+    calls = usage_of["ai.generateText.doGenerate"] + usage_of["ai.streamText.doStream"]
+    assert sorted(wrappers) == sorted(calls) and len(calls) == 4
+    provider_log = json.loads((RECORDED / "vercel-ai.provider.json").read_text())
+    replayed = replay(RECORDED / "vercel-ai.jsonl")
+    assert sum(len(calls) for calls in replayed.by_scenario.values()) == len(provider_log)
+    assert sample(replayed.registry, "llm_requests_total") == len(provider_log)
