@@ -255,6 +255,12 @@ SCENARIOS: Final[Mapping[str, Scenario]] = {
             usage=anthropic_usage(uncached_input=1500, output=210),
         ),
         Scenario(
+            name="bedrock-invoke-model-cached",
+            provider="bedrock",
+            text="Bonjour! Your booking is confirmed.",
+            usage=anthropic_usage(uncached_input=930, output=64, cache_read=3072),
+        ),
+        Scenario(
             name="bedrock-throttled",
             provider="bedrock",
             error=ErrorReply(
