@@ -50,10 +50,20 @@ BUILT_IN_RULES: tuple[ScopeRule, ...] = (
         evidence="OpenLIT forwards Anthropic's raw usage.input_tokens (issue 8, item 3 recording)",
     ),
     ScopeRule(
-        "opentelemetry.instrumentation.botocore",
+        # The tracer is named per botocore service extension, not after the package.
+        "opentelemetry.instrumentation.botocore.bedrock-runtime",
         input_includes_cache=False,
         provider="aws.bedrock",
-        evidence="Bedrock Converse usage.inputTokens excludes cacheRead/WriteInputTokens (issue 8, item 3)",
+        evidence=(
+            "tests/fixtures/recorded/otel-botocore-bedrock.jsonl (0.66b2): Converse usage.inputTokens and "
+            "InvokeModel's Anthropic usage.input_tokens, both without the cache, forwarded as they are"
+        ),
+    ),
+    ScopeRule(
+        "opentelemetry.instrumentation.google_genai",
+        input_includes_cache=True,
+        provider="gcp.gemini",
+        evidence="tests/fixtures/recorded/otel-google-genai.jsonl (1.3b0): promptTokenCount, cache included",
     ),
     ScopeRule(
         "com.anthropic.sdk.python",

@@ -11,6 +11,12 @@ Usage objects are written here exactly as the real APIs send them:
 * Anthropic messages: ``input_tokens`` *excludes* both ``cache_read_input_tokens`` and
   ``cache_creation_input_tokens``; ``cache_creation`` splits the cache writes by TTL;
   ``output_tokens`` includes ``output_tokens_details.thinking_tokens``.
+* Bedrock Converse: ``usage.inputTokens`` *excludes* ``cacheReadInputTokens`` and
+  ``cacheWriteInputTokens``; ``totalTokens`` is the sum of all four. InvokeModel with an Anthropic
+  model answers Anthropic's own body and usage.
+* Gemini ``usageMetadata``: ``promptTokenCount`` *includes* ``cachedContentTokenCount``;
+  ``candidatesTokenCount`` *excludes* ``thoughtsTokenCount`` (both billed as output);
+  ``totalTokenCount`` is prompt + candidates + thoughts.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-Provider = Literal["openai", "anthropic"]
+Provider = Literal["openai", "anthropic", "bedrock", "gemini"]
 """Which provider API a scenario belongs to."""
 
 JsonObject = dict[str, object]
@@ -87,6 +93,36 @@ def anthropic_usage(
     }
     if thinking is not None:
         usage["output_tokens_details"] = {"thinking_tokens": thinking}
+    return usage
+
+
+def bedrock_usage(*, uncached_input: int, output: int, cache_read: int = 0, cache_write: int = 0) -> JsonObject:
+    """A Bedrock Converse ``usage`` object; ``inputTokens`` is ``uncached_input`` only, as Bedrock has it."""
+    usage: JsonObject = {
+        "inputTokens": uncached_input,
+        "outputTokens": output,
+        "totalTokens": uncached_input + output + cache_read + cache_write,
+    }
+    if cache_read:
+        usage["cacheReadInputTokens"] = cache_read
+    if cache_write:
+        usage["cacheWriteInputTokens"] = cache_write
+    return usage
+
+
+def gemini_usage(*, prompt: int, candidates: int, cached: int = 0, thoughts: int = 0) -> JsonObject:
+    """A Gemini ``usageMetadata``; ``prompt`` includes ``cached``, ``candidates`` excludes ``thoughts``."""
+    usage: JsonObject = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": candidates,
+        "totalTokenCount": prompt + candidates + thoughts,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+    }
+    if cached:
+        usage["cachedContentTokenCount"] = cached
+        usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
     return usage
 
 
@@ -199,6 +235,67 @@ SCENARIOS: Final[Mapping[str, Scenario]] = {
                 message="prompt is too long: 215873 tokens > 200000 maximum",
             ),
         ),
+        # Bedrock runtime (boto3) and Gemini (google-genai): tests/fixtures/cloud_calls.py.
+        Scenario(
+            name="bedrock-converse-cached",
+            provider="bedrock",
+            text="Paris is sunny today, 21 degrees.",
+            usage=bedrock_usage(uncached_input=6000, output=120, cache_read=1024, cache_write=512),
+        ),
+        Scenario(
+            name="bedrock-converse-stream",
+            provider="bedrock",
+            text="The capital of France is Paris.",
+            usage=bedrock_usage(uncached_input=420, output=77, cache_read=2304),
+        ),
+        Scenario(
+            name="bedrock-invoke-model",
+            provider="bedrock",
+            text="Bonjour! How can I help with your trip?",
+            usage=anthropic_usage(uncached_input=1500, output=210),
+        ),
+        Scenario(
+            name="bedrock-invoke-model-cached",
+            provider="bedrock",
+            text="Bonjour! Your booking is confirmed.",
+            usage=anthropic_usage(uncached_input=930, output=64, cache_read=3072),
+        ),
+        Scenario(
+            name="bedrock-throttled",
+            provider="bedrock",
+            error=ErrorReply(
+                status=429,
+                error_type="ThrottlingException",
+                message="Too many requests, please wait before trying again.",
+            ),
+        ),
+        Scenario(
+            name="gemini-cached-thinking",
+            provider="gemini",
+            text="Pack layers: Paris in spring ranges from 8 to 18 degrees.",
+            usage=gemini_usage(prompt=5210, candidates=212, cached=3968, thoughts=640),
+        ),
+        Scenario(
+            name="gemini-long-context",
+            provider="gemini",
+            text="The contract's termination clause is in section 14.2.",
+            usage=gemini_usage(prompt=250_000, candidates=830, thoughts=1530),
+        ),
+        Scenario(
+            name="gemini-stream",
+            provider="gemini",
+            text="Paris is the capital of France, on the Seine.",
+            usage=gemini_usage(prompt=812, candidates=95, thoughts=264),
+        ),
+        Scenario(
+            name="gemini-rate-limit",
+            provider="gemini",
+            error=ErrorReply(
+                status=429,
+                error_type="RESOURCE_EXHAUSTED",
+                message="Resource has been exhausted (e.g. check quota).",
+            ),
+        ),
     )
 }
 """Every scenario, by name."""
@@ -208,6 +305,10 @@ _DEFAULTS: Final[Mapping[tuple[Provider, bool], str]] = {
     ("openai", True): "openai-stream",
     ("anthropic", False): "anthropic-cache-write-tool",
     ("anthropic", True): "anthropic-stream-thinking",
+    ("bedrock", False): "bedrock-converse-cached",
+    ("bedrock", True): "bedrock-converse-stream",
+    ("gemini", False): "gemini-cached-thinking",
+    ("gemini", True): "gemini-stream",
 }
 
 

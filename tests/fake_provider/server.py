@@ -1,6 +1,7 @@
 """The fake provider's HTTP server and its log of every response it sent.
 
-``FakeProvider`` serves OpenAI ``POST /v1/chat/completions`` and Anthropic ``POST /v1/messages`` on
+``FakeProvider`` serves OpenAI ``POST /v1/chat/completions`` and Anthropic ``POST /v1/messages`` (and,
+routed by path pattern, the Bedrock runtime and Gemini APIs: ``bedrock_api``, ``gemini_api``) on
 127.0.0.1 and a free port, from a daemon thread. Each request plays one scenario (see ``scenarios``),
 and each response is logged as a :class:`SentResponse` whose ``usage`` is read back from the bytes that
 were sent. A response's entry is in the log before its client can have read the whole response, so a
@@ -17,9 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
-from . import anthropic_api, openai_api
+from . import anthropic_api, bedrock_api, gemini_api, openai_api
 from .scenarios import (
     SCENARIO_HEADER,
     SCENARIOS,
@@ -29,12 +30,16 @@ from .scenarios import (
     Scenario,
     default_scenario,
 )
-from .wire import DONE, Reply, encode_json
+from .wire import DONE, PathCall, Reply, encode_json
 
 _POLL_INTERVAL_S: Final = 0.05
 """How often the serving thread looks for ``shutdown``: the worst-case shutdown delay."""
 
 _ROUTES: Final[dict[str, Provider]] = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+
+_REQUEST_ID_HEADERS: Final = ("request-id", "x-request-id", "x-amzn-RequestId")
+# APIs whose path names the model (and whether it streams): Bedrock runtime, Gemini.
+_PATH_APIS: Final[tuple[tuple[Provider, Any], ...]] = (("bedrock", bedrock_api), ("gemini", gemini_api))
 
 UsageReader = Callable[[JsonObject | Sequence[JsonObject | str]], tuple[object, list[object] | None]]
 """Reads the usage back from a sent body or from the data of every sent event."""
@@ -148,6 +153,14 @@ class FakeProvider:
             self._sent.append(entry)
 
 
+def _path_route(path: str) -> tuple[Provider, Any, PathCall] | None:
+    """The provider, API module and parsed path of a path-routed request, or None."""
+    for provider, api in _PATH_APIS:
+        if (call := api.match(path)) is not None:
+            return provider, api, call
+    return None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     provider: FakeProvider
@@ -168,7 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
         provider = _ROUTES.get(self.path.split("?", 1)[0])
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
-        if provider is None:
+        path_route = _path_route(self.path)
+        if provider is None and path_route is None:
             self._send_plain(404, {"error": {"message": f"unknown path {self.path}", "type": "not_found"}})
             return
         try:
@@ -178,8 +192,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(request, dict):
             self._send_plain(400, {"error": {"message": "body is not a JSON object", "type": "invalid_request_error"}})
             return
-        scenario = self._scenario(provider, streaming=request.get("stream") is True)
         seq = self.server.provider._next_seq()
+        if path_route is not None:
+            path_provider, path_api, call = path_route
+            scenario = self._scenario(path_provider, streaming=call.streaming)
+            reply = path_api.build_reply(scenario, call, request, seq)
+            self._send(reply, path_api.usage_as_sent, scenario.name, path_provider, call.model, seq)
+            return
+        assert provider is not None
+        scenario = self._scenario(provider, streaming=request.get("stream") is True)
         api = openai_api if provider == "openai" else anthropic_api
         reply = api.build_reply(scenario, request, seq)
         model = request.get("model")
@@ -216,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
             response_id=reply.response_id,
             streaming=reply.streaming,
             http_status=reply.status,
-            request_id=reply.headers.get("request-id") or reply.headers.get("x-request-id"),
+            request_id=next((reply.headers[h] for h in _REQUEST_ID_HEADERS if h in reply.headers), None),
             usage=None,
             stream_usage=None,
             error=None,
@@ -238,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.provider._log(entry)
             self.wfile.write(payload)
             return
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("content-type", reply.stream_content_type)
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()

@@ -215,3 +215,61 @@ def test_scenario_token_counts_are_all_different() -> None:
     every = [count for scenario in SCENARIOS.values() for count in counts(dict(scenario.usage))]
     assert len(every) >= 16
     assert len(every) == len(set(every))
+
+
+def eventstream(raw: bytes) -> list[tuple[dict[str, str], Any]]:
+    """Split an AWS event stream into (headers, decoded payload), checking both CRC32s of each message."""
+    import struct
+    import zlib
+
+    messages, offset = [], 0
+    while offset < len(raw):
+        total, headers_length, prelude_crc = struct.unpack(">III", raw[offset : offset + 12])
+        message = raw[offset : offset + total]
+        assert zlib.crc32(message[:8]) == prelude_crc
+        assert zlib.crc32(message[:-4]) == struct.unpack(">I", message[-4:])[0]
+        headers, cursor = {}, 12
+        while cursor < 12 + headers_length:
+            name_length = message[cursor]
+            name = message[cursor + 1 : cursor + 1 + name_length].decode()
+            value_type, value_length = struct.unpack(
+                ">BH", message[cursor + 1 + name_length : cursor + 4 + name_length]
+            )
+            assert value_type == 7  # string
+            start = cursor + 4 + name_length
+            headers[name] = message[start : start + value_length].decode()
+            cursor = start + value_length
+        messages.append((headers, json.loads(message[12 + headers_length : -4])))
+        offset += total
+    return messages
+
+
+def test_bedrock_converse_stream_is_framed_with_usage_excluding_cache_last(fake: FakeProvider) -> None:
+    """ConverseStream: event-stream messages with valid CRCs; the metadata event carries the usage."""
+    path = "/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse-stream"
+    status, headers, raw = post(fake.base_url + path, {"messages": []}, "bedrock-converse-stream")
+    assert (status, headers["content-type"]) == (200, "application/vnd.amazon.eventstream")
+    messages = eventstream(raw)
+    assert [h[":event-type"] for h, _ in messages][:1] + [h[":event-type"] for h, _ in messages][-2:] == [
+        "messageStart",
+        "messageStop",
+        "metadata",
+    ]
+    usage = messages[-1][1]["usage"]
+    assert usage == dict(SCENARIOS["bedrock-converse-stream"].usage)
+    assert usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"] + usage["cacheReadInputTokens"]
+    (entry,) = fake.sent()
+    assert (entry.provider, entry.requested_model, entry.usage) == (
+        "bedrock",
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        usage,
+    )
+
+
+def test_bedrock_throttle_and_gemini_quota_errors(fake: FakeProvider) -> None:
+    """Bedrock names the error in x-amzn-ErrorType; Gemini sends the google.rpc error body."""
+    status, headers, raw = post(fake.base_url + "/model/m/converse", {}, "bedrock-throttled")
+    assert (status, headers["x-amzn-errortype"].split(":")[0]) == (429, "ThrottlingException")
+    assert "message" in json.loads(raw)
+    status, _, raw = post(fake.base_url + "/v1beta/models/gemini-2.5-pro:generateContent", {}, "gemini-rate-limit")
+    assert (status, json.loads(raw)["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .scenarios import JsonObject
 
@@ -29,6 +30,21 @@ class SseEvent:
         return f"{head}data: {self.data_text()}\n\n".encode()
 
 
+class StreamEvent(Protocol):
+    """One event of a streamed reply: an :class:`SseEvent`, or a Bedrock ``eventstream`` message."""
+
+    def data_text(self) -> str:
+        """The event's data as JSON text (the provider log decodes it)."""
+        ...
+
+    def encode(self) -> bytes:
+        """The event's bytes on the wire."""
+        ...
+
+
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
 @dataclass(frozen=True)
 class Reply:
     """A response to send: a JSON ``body``, or (when ``body`` is None) the stream of ``events``."""
@@ -38,12 +54,22 @@ class Reply:
     response_model: str | None
     response_id: str | None = None
     body: JsonObject | None = None
-    events: Sequence[SseEvent] = field(default_factory=tuple)
+    events: Sequence[StreamEvent] = field(default_factory=tuple)
+    stream_content_type: str = SSE_CONTENT_TYPE
 
     @property
     def streaming(self) -> bool:
         """Whether the reply is an event stream."""
         return self.body is None
+
+
+@dataclass(frozen=True)
+class PathCall:
+    """What a path-routed API (Bedrock, Gemini) reads from the request path: model, operation, streaming."""
+
+    model: str
+    operation: str
+    streaming: bool
 
 
 def encode_json(body: JsonObject) -> bytes:

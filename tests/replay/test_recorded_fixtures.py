@@ -83,7 +83,7 @@ def provider_tokens(entry: dict[str, Any]) -> Tokens:
     )
 
 
-def with_gaps(tokens: Tokens, gaps: set[str], streaming: bool) -> Tokens:
+def with_gaps(tokens: Tokens, gaps: frozenset[str] | set[str], streaming: bool) -> Tokens:
     """The tokens a library that drops ``gaps`` can report."""
     if "no_cache_read" in gaps:
         tokens = replace(tokens, cache_read=0)
