@@ -125,13 +125,17 @@ fn resource<'a>(buf: &'a [u8], config: &ScanConfig) -> Result<Vec<Attr<'a>>> {
     let mut attrs = Vec::new();
     let mut reader = Reader::new(buf);
     while let Some(field) = reader.next()? {
-        if field.number == 1 {
-            key_value(
+        match field.number {
+            1 => key_value(
                 field.bytes("resource attribute")?,
                 config,
                 &mut attrs,
                 &mut false,
-            )?;
+            )?,
+            2 => {
+                field.varint("resource.dropped_attributes_count")?;
+            }
+            _ => {}
         }
     }
     Ok(attrs)
@@ -192,6 +196,9 @@ fn scope(buf: &[u8]) -> Result<ScopeView<'_>> {
             1 => view.name = field.text("scope.name")?,
             2 => view.version = field.text("scope.version")?,
             3 => check_key_value(field.bytes("scope attribute")?)?,
+            4 => {
+                field.varint("scope.dropped_attributes_count")?;
+            }
             _ => {}
         }
     }
@@ -262,6 +269,9 @@ fn event<'a>(buf: &'a [u8], config: &ScanConfig) -> Result<EventView<'a>> {
                 &mut view.attributes,
                 &mut false,
             )?,
+            4 => {
+                field.varint("event.dropped_attributes_count")?;
+            }
             _ => {}
         }
     }
@@ -279,6 +289,9 @@ fn link(buf: &[u8]) -> Result<()> {
                 field.text("link.trace_state")?;
             }
             4 => check_key_value(field.bytes("link attribute")?)?,
+            5 => {
+                field.varint("link.dropped_attributes_count")?;
+            }
             6 => {
                 field.fixed32("link.flags")?;
             }
