@@ -315,17 +315,25 @@ fn status(buf: &[u8]) -> Result<(i32, &str)> {
 }
 
 /// The key of a ``KeyValue`` and the bytes of its value (empty when absent).
+///
+/// A value given twice is refused: protobuf would merge the two ``AnyValue`` messages (both must
+/// be valid, arrays concatenate), which no encoder writes and a zero-copy reader cannot follow.
 pub fn split_key_value(buf: &[u8]) -> Result<(&str, &[u8])> {
-    let (mut key, mut value): (&str, &[u8]) = ("", &[]);
+    let (mut key, mut value): (&str, Option<&[u8]>) = ("", None);
     let mut reader = Reader::new(buf);
     while let Some(field) = reader.next()? {
         match field.number {
             1 => key = field.text("attribute key")?,
-            2 => value = field.bytes("attribute value")?,
+            2 => {
+                if value.is_some() {
+                    return error("attribute value given twice in one KeyValue");
+                }
+                value = Some(field.bytes("attribute value")?);
+            }
             _ => {}
         }
     }
-    Ok((key, value))
+    Ok((key, value.unwrap_or(&[])))
 }
 
 fn key_value<'a>(

@@ -134,6 +134,20 @@ def test_a_dropped_count_of_the_wrong_wire_type_is_refused_at_the_gate(message: 
         to_json(bad)
 
 
+@pytest.mark.parametrize("first", [b"\x67corrupt", _field(1, b"fine")], ids=["corrupt", "valid"])
+def test_an_attribute_value_given_twice_is_refused(first: bytes) -> None:
+    """Fuzz finding (tests/fuzz/protobuf.py): of two ``value`` fields in one KeyValue only the last
+    was checked, so a corrupt first one (upb: "wire format was corrupt") was acknowledged and later
+    refused by Tempo. protobuf would merge the two; no encoder writes it: refused, in every reader."""
+    key_value = _field(1, b"k") + _field(2, first) + _field(2, _field(1, b"last"))
+    body = _field(1, _field(2, _field(2, _field(9, key_value))))  # resource_spans.scope_spans.spans
+    once = _field(1, _field(2, _field(2, _field(9, _field(1, b"k") + _field(2, _field(1, b"last"))))))
+    assert validate(once) == 1 and to_json(once)
+    for read in (validate, to_json, Scanner(extra_keys=["k"]).scan):
+        with pytest.raises(OtlpDecodeError, match="given twice"):
+            read(body)
+
+
 def _edits(scan_spans: list[Any]) -> dict[int, SpanEdit]:
     return {s.ordinal: ({}, [("otlp_enricher.cost_usd", 0.125), ("otlp_enricher.unpriced", False)]) for s in scan_spans}
 
