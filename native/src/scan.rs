@@ -135,10 +135,22 @@ fn resource<'a>(buf: &'a [u8], config: &ScanConfig) -> Result<Vec<Attr<'a>>> {
             2 => {
                 field.varint("resource.dropped_attributes_count")?;
             }
+            3 => check_entity_ref(field.bytes("resource.entity_refs")?)?,
             _ => {}
         }
     }
     Ok(attrs)
+}
+
+/// ``EntityRef``: four string fields (schema_url, type, id_keys, description_keys), UTF-8 like all.
+fn check_entity_ref(buf: &[u8]) -> Result<()> {
+    let mut reader = Reader::new(buf);
+    while let Some(field) = reader.next()? {
+        if (1..=4).contains(&field.number) {
+            field.text("entity_ref string")?;
+        }
+    }
+    Ok(())
 }
 
 fn scope_spans<'a>(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
@@ -146,6 +147,19 @@ def test_an_attribute_value_given_twice_is_refused(first: bytes) -> None:
     for read in (validate, to_json, Scanner(extra_keys=["k"]).scan):
         with pytest.raises(OtlpDecodeError, match="given twice"):
             read(body)
+
+
+def test_invalid_utf8_in_a_resource_entity_ref_is_refused() -> None:
+    """Fuzz finding (tests/fuzz/protobuf.py): ``Resource.entity_refs`` (newer in opentelemetry-proto) was
+    skipped unread, so bad UTF-8 in it passed while protobuf's decoder refuses the request."""
+    good = _field(1, _field(1, _field(3, _field(2, b"service") + _field(3, b"service.name"))))
+    bad = good.replace(b"service.name", b"service.n\xbcme")
+    ExportTraceServiceRequest.FromString(good)
+    with pytest.raises(DecodeError):
+        ExportTraceServiceRequest.FromString(bad)
+    assert validate(good) == 0
+    with pytest.raises(OtlpDecodeError, match="entity_ref"):
+        validate(bad)
 
 
 def _edits(scan_spans: list[Any]) -> dict[int, SpanEdit]:
