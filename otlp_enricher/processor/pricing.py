@@ -127,8 +127,8 @@ class PricingSettings:
 
 
 MAX_MODEL_NAME = 512
-"""Longer names are not model ids (Bedrock ARNs, the longest, are under 200): unpriced, never looked
-up, since each lookup matches the name against every model's patterns."""
+"""Longer names are not model ids (Bedrock inference-profile ARNs are far shorter): unpriced, never
+looked up, since each lookup matches the name against every model's patterns."""
 _ENTRY_BYTES = 1024
 """What one cached resolution costs besides its names (the key tuple, the resolution, its cards)."""
 

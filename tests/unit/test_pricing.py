@@ -158,6 +158,14 @@ def test_a_model_name_too_long_to_be_one_is_unpriced_without_a_lookup(monkeypatc
     assert lookups == ["gpt-4o"] and list(priced._cache) == [("openai", "gpt-4o")]
 
 
+def test_an_entry_larger_than_the_whole_cache_is_priced_but_not_kept() -> None:
+    """A provider name is not length-capped: a huge one is resolved each time, never cached."""
+    priced = book(max_cached_bytes=64 << 10)
+    assert priced.card("openai", "gpt-4o") is not None
+    assert priced.card("p" * (128 << 10), "gpt-4o") is not None  # found by its model name alone
+    assert list(priced._cache) == [("openai", "gpt-4o")] and priced.cached_bytes < 64 << 10
+
+
 NOV_2026_NS = 1_793_491_200 * 1_000_000_000  # 2026-11-01: OpenAI's tier prices are in the table by then
 
 
