@@ -18,6 +18,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
+MAX_MESSAGE_BYTES = 64 << 20
+"""The largest recorded request read (the receivers' default body limit)."""
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
@@ -61,22 +63,30 @@ def decode_json_request(body: bytes) -> ExportTraceServiceRequest:
     return request
 
 
-def read_recorded(path: str | Path) -> Iterator[bytes]:
+def read_recorded(path: str | Path, max_message_bytes: int = MAX_MESSAGE_BYTES) -> Iterator[bytes]:
     """Yield each request of a recorded file, serialised as protobuf: the file exporter's JSON
-    lines or length-prefixed proto (whose bytes are validated by whoever scans them)."""
+    lines or length-prefixed proto (whose bytes are validated by whoever scans them).
+
+    The file is read one request at a time: a line or message longer than ``max_message_bytes``
+    is an :class:`OtlpDecodeError`, so memory stays a few times that whatever the file holds.
+    """
     with open(path, "rb") as stream:
         head = stream.read(4)
         stream.seek(0)
         if head == _ZSTD_MAGIC:
             raise OtlpDecodeError(f"{path}: zstd-compressed; decompress it first (zstd -d)")
         if head.lstrip()[:1] in (b"{", b""):
-            yield from _read_json_lines(stream, path)
+            yield from _read_json_lines(stream, path, max_message_bytes)
         else:
-            yield from _read_length_prefixed(stream, path)
+            yield from _read_length_prefixed(stream, path, max_message_bytes)
 
 
-def _read_json_lines(stream: BinaryIO, path: str | Path) -> Iterator[bytes]:
-    for number, line in enumerate(stream, 1):
+def _read_json_lines(stream: BinaryIO, path: str | Path, limit: int) -> Iterator[bytes]:
+    number = 0
+    while line := stream.readline(limit + 1):
+        number += 1
+        if len(line) > limit:
+            raise OtlpDecodeError(f"{path}:{number}: line longer than {limit} bytes")
         if not line.strip():
             continue
         try:
@@ -85,12 +95,14 @@ def _read_json_lines(stream: BinaryIO, path: str | Path) -> Iterator[bytes]:
             raise OtlpDecodeError(f"{path}:{number}: {error}") from error
 
 
-def _read_length_prefixed(stream: BinaryIO, path: str | Path) -> Iterator[bytes]:
+def _read_length_prefixed(stream: BinaryIO, path: str | Path, limit: int) -> Iterator[bytes]:
     offset = 0
     while header := stream.read(4):
         if len(header) < 4:
             raise OtlpDecodeError(f"{path}: truncated length prefix at byte {offset}")
         size = int.from_bytes(header, "big")
+        if size > limit:
+            raise OtlpDecodeError(f"{path}: message at byte {offset} declares {size} bytes, more than {limit}")
         body = stream.read(size)
         if len(body) < size:
             raise OtlpDecodeError(f"{path}: message at byte {offset} is truncated ({len(body)} of {size} bytes)")

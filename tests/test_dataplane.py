@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from otlp_enricher.dataplane import Scanner, SpanEdit, SpanWriter
+from otlp_enricher.dataplane import Scanner, SpanEdit, SpanWriter, to_json, validate
 from otlp_enricher.otlp_json import OtlpDecodeError, read_recorded
 from otlp_enricher.processor.redaction import BUILTIN_PATTERNS, RedactionSettings, Redactor
 from otlp_enricher.semconv import keys
@@ -90,6 +91,75 @@ def test_invalid_utf8_in_a_string_is_refused() -> None:
     bad = good.replace(b"chat", b"ch\xffa")
     with pytest.raises(OtlpDecodeError):
         Scanner().scan(bad)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (payloads here are shorter than 128 bytes)."""
+    assert len(payload) < 128
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def _varint_field(number: int) -> bytes:
+    return bytes([number << 3, 1])
+
+
+# Where each ``dropped_attributes_count`` sits: the path of (field number) from the request down
+# to its message, and the count's own field number (opentelemetry-proto trace.proto/common.proto).
+_DROPPED_COUNTS = {
+    "resource": ((1, 1), 2),
+    "scope": ((1, 2, 1), 4),
+    "span": ((1, 2, 2), 10),
+    "event": ((1, 2, 2, 11), 4),
+    "link": ((1, 2, 2, 13), 5),
+}
+
+
+@pytest.mark.parametrize("message", sorted(_DROPPED_COUNTS))
+def test_a_dropped_count_of_the_wrong_wire_type_is_refused_at_the_gate(message: str) -> None:
+    """Fuzz finding (tests/fuzz/protobuf.py): a ``dropped_attributes_count`` sent length-delimited
+    passed ``validate`` but failed ``to_json`` later, after the request had been acknowledged."""
+    path, count_field = _DROPPED_COUNTS[message]
+
+    def wrapped(inner: bytes) -> bytes:
+        for number in reversed(path):
+            inner = _field(number, inner)
+        return inner
+
+    good, bad = wrapped(_varint_field(count_field)), wrapped(_field(count_field, b"x"))
+    assert ExportTraceServiceRequest.FromString(good)  # both are protobuf (upb keeps the bad one as unknown)
+    assert validate(good) == len(_spans(ExportTraceServiceRequest.FromString(good)))
+    to_json(good)
+    with pytest.raises(OtlpDecodeError, match="dropped"):
+        validate(bad)
+    with pytest.raises(OtlpDecodeError):
+        to_json(bad)
+
+
+@pytest.mark.parametrize("first", [b"\x67corrupt", _field(1, b"fine")], ids=["corrupt", "valid"])
+def test_an_attribute_value_given_twice_is_refused(first: bytes) -> None:
+    """Fuzz finding (tests/fuzz/protobuf.py): of two ``value`` fields in one KeyValue only the last
+    was checked, so a corrupt first one (upb: "wire format was corrupt") was acknowledged and later
+    refused by Tempo. protobuf would merge the two; no encoder writes it: refused, in every reader."""
+    key_value = _field(1, b"k") + _field(2, first) + _field(2, _field(1, b"last"))
+    body = _field(1, _field(2, _field(2, _field(9, key_value))))  # resource_spans.scope_spans.spans
+    once = _field(1, _field(2, _field(2, _field(9, _field(1, b"k") + _field(2, _field(1, b"last"))))))
+    assert validate(once) == 1 and to_json(once)
+    for read in (validate, to_json, Scanner(extra_keys=["k"]).scan):
+        with pytest.raises(OtlpDecodeError, match="given twice"):
+            read(body)
+
+
+def test_invalid_utf8_in_a_resource_entity_ref_is_refused() -> None:
+    """Fuzz finding (tests/fuzz/protobuf.py): ``Resource.entity_refs`` (newer in opentelemetry-proto) was
+    skipped unread, so bad UTF-8 in it passed while protobuf's decoder refuses the request."""
+    good = _field(1, _field(1, _field(3, _field(2, b"service") + _field(3, b"service.name"))))
+    bad = good.replace(b"service.name", b"service.n\xbcme")
+    ExportTraceServiceRequest.FromString(good)
+    with pytest.raises(DecodeError):
+        ExportTraceServiceRequest.FromString(bad)
+    assert validate(good) == 0
+    with pytest.raises(OtlpDecodeError, match="entity_ref"):
+        validate(bad)
 
 
 def _edits(scan_spans: list[Any]) -> dict[int, SpanEdit]:

@@ -125,16 +125,32 @@ fn resource<'a>(buf: &'a [u8], config: &ScanConfig) -> Result<Vec<Attr<'a>>> {
     let mut attrs = Vec::new();
     let mut reader = Reader::new(buf);
     while let Some(field) = reader.next()? {
-        if field.number == 1 {
-            key_value(
+        match field.number {
+            1 => key_value(
                 field.bytes("resource attribute")?,
                 config,
                 &mut attrs,
                 &mut false,
-            )?;
+            )?,
+            2 => {
+                field.varint("resource.dropped_attributes_count")?;
+            }
+            3 => check_entity_ref(field.bytes("resource.entity_refs")?)?,
+            _ => {}
         }
     }
     Ok(attrs)
+}
+
+/// ``EntityRef``: four string fields (schema_url, type, id_keys, description_keys), UTF-8 like all.
+fn check_entity_ref(buf: &[u8]) -> Result<()> {
+    let mut reader = Reader::new(buf);
+    while let Some(field) = reader.next()? {
+        if (1..=4).contains(&field.number) {
+            field.text("entity_ref string")?;
+        }
+    }
+    Ok(())
 }
 
 fn scope_spans<'a>(
@@ -192,6 +208,9 @@ fn scope(buf: &[u8]) -> Result<ScopeView<'_>> {
             1 => view.name = field.text("scope.name")?,
             2 => view.version = field.text("scope.version")?,
             3 => check_key_value(field.bytes("scope attribute")?)?,
+            4 => {
+                field.varint("scope.dropped_attributes_count")?;
+            }
             _ => {}
         }
     }
@@ -262,6 +281,9 @@ fn event<'a>(buf: &'a [u8], config: &ScanConfig) -> Result<EventView<'a>> {
                 &mut view.attributes,
                 &mut false,
             )?,
+            4 => {
+                field.varint("event.dropped_attributes_count")?;
+            }
             _ => {}
         }
     }
@@ -279,6 +301,9 @@ fn link(buf: &[u8]) -> Result<()> {
                 field.text("link.trace_state")?;
             }
             4 => check_key_value(field.bytes("link attribute")?)?,
+            5 => {
+                field.varint("link.dropped_attributes_count")?;
+            }
             6 => {
                 field.fixed32("link.flags")?;
             }
@@ -302,17 +327,25 @@ fn status(buf: &[u8]) -> Result<(i32, &str)> {
 }
 
 /// The key of a ``KeyValue`` and the bytes of its value (empty when absent).
+///
+/// A value given twice is refused: protobuf would merge the two ``AnyValue`` messages (both must
+/// be valid, arrays concatenate), which no encoder writes and a zero-copy reader cannot follow.
 pub fn split_key_value(buf: &[u8]) -> Result<(&str, &[u8])> {
-    let (mut key, mut value): (&str, &[u8]) = ("", &[]);
+    let (mut key, mut value): (&str, Option<&[u8]>) = ("", None);
     let mut reader = Reader::new(buf);
     while let Some(field) = reader.next()? {
         match field.number {
             1 => key = field.text("attribute key")?,
-            2 => value = field.bytes("attribute value")?,
+            2 => {
+                if value.is_some() {
+                    return error("attribute value given twice in one KeyValue");
+                }
+                value = Some(field.bytes("attribute value")?);
+            }
             _ => {}
         }
     }
-    Ok((key, value))
+    Ok((key, value.unwrap_or(&[])))
 }
 
 fn key_value<'a>(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import sys
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -122,19 +123,59 @@ class PricingSettings:
     discounts: Mapping[str, float]
     prefer_span_cost: bool = True
     max_cached_models: int = 10_000
+    max_cached_bytes: int = 8 << 20  # model and provider names plus a per-entry overhead
+
+
+MAX_MODEL_NAME = 512
+"""Longer names are not model ids (Bedrock inference-profile ARNs are far shorter): unpriced, never
+looked up, since each lookup matches the name against every model's patterns."""
+_ENTRY_BYTES = 1024
+"""What one cached resolution costs besides its names (the key tuple, the resolution, its cards)."""
+
+
+class _Forgetful(dict[Any, Any]):
+    """A dict that keeps nothing: genai-prices' lookup caches, keyed by every model name asked
+    about, found or not, would otherwise grow without bound (:class:`PriceBook` caches instead)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+class _ForgetfulSet(set[Any]):
+    def add(self, item: Any) -> None:
+        pass
+
+
+def _uncached_snapshot() -> data_snapshot.DataSnapshot:
+    """genai-prices' bundled price data behind lookups that cache nothing."""
+    bundled = data_snapshot.get_snapshot()
+    snapshot = data_snapshot.DataSnapshot(
+        providers=bundled.providers, from_auto_update=bundled.from_auto_update, _lookup_cache=_Forgetful()
+    )
+    snapshot._provider_cache = _Forgetful()
+    snapshot._provider_misses = _ForgetfulSet()
+    return snapshot
 
 
 class PriceBook:
-    """Resolves (provider, model) to a :class:`PriceCard` once, and prices calls from it."""
+    """Resolves (provider, model) to a :class:`PriceCard` once, and prices calls from it.
+
+    Resolutions are cached least recently used first out, bounded by ``max_cached_models`` entries
+    and ``max_cached_bytes`` (names plus a fixed overhead per entry), so distinct model names cannot
+    grow memory; genai-prices' own lookup caches are switched off (:func:`_uncached_snapshot`).
+    """
 
     def __init__(self, settings: PricingSettings) -> None:
         self._settings = settings
-        self._snapshot = data_snapshot.get_snapshot()
+        self._snapshot = _uncached_snapshot()
         self._cache: OrderedDict[tuple[str, str], _Resolution | None] = OrderedDict()
+        self.cached_bytes = 0
 
     def card(self, provider: str, model: str, at_ns: int = 0, service_tier: str = "") -> PriceCard | None:
         """The price card for a call of ``model`` at ``provider`` starting at ``at_ns`` (in
         ``service_tier`` when the span names one), if priced."""
+        if len(model) > MAX_MODEL_NAME:
+            return None
         key = (provider, model)
         cache = self._cache
         if key in cache:
@@ -142,10 +183,20 @@ class PriceBook:
             resolution = cache[key]
         else:
             resolution = self._resolve(provider, model)
-            cache[key] = resolution
-            if len(cache) > self._settings.max_cached_models:
-                cache.popitem(last=False)
+            self._remember(key, resolution)
         return None if resolution is None else resolution.card_at(at_ns, service_tier)
+
+    def _remember(self, key: tuple[str, str], resolution: _Resolution | None) -> None:
+        size = _entry_bytes(key)
+        settings = self._settings
+        if size > settings.max_cached_bytes:
+            return  # resolved again each time, never kept
+        cache = self._cache
+        cache[key] = resolution
+        self.cached_bytes += size
+        while len(cache) > settings.max_cached_models or self.cached_bytes > settings.max_cached_bytes:
+            oldest, _ = cache.popitem(last=False)
+            self.cached_bytes -= _entry_bytes(oldest)
 
     def _resolve(self, provider: str, model: str) -> _Resolution | None:
         settings = self._settings
@@ -243,6 +294,10 @@ class _Resolution:
 
 
 _ZERO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def _entry_bytes(key: tuple[str, str]) -> int:
+    return sys.getsizeof(key[0]) + sys.getsizeof(key[1]) + _ENTRY_BYTES
 
 
 def _split_ref(ref: str, default_provider: str) -> tuple[str, str]:

@@ -11,6 +11,11 @@ with Transfer-Encoding, is 400; a POST with neither is 411; chunk sizes are hex 
 ending in CRLF, bounded in length, and count against the limit; a body that ends early is 400, one
 that stalls past ``read_timeout`` is 408. A gzip body must be exactly one complete member: a
 truncated stream or trailing data (a second member) is 400, never a silent partial accept.
+
+OTLP/HTTP sends no deadline, so a request is given the Collector exporter's default timeout
+(:data:`CLIENT_TIMEOUT_S`) from the moment its headers are read: one whose turn on the pipeline
+comes later is answered 503 with ``Retry-After`` unprocessed, and one whose processing began is
+answered with its outcome however long it takes, so nothing is written that is answered as failed.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from otlp_enricher.security.tls import ReloadingTls
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 
-_PIPELINE_TIMEOUT_S = 30.0
+CLIENT_TIMEOUT_S = 30.0
+"""OTLP/HTTP carries no deadline; the Collector's otlphttp exporter gives up after 30 s by default."""
 _READ_CHUNK = 1 << 16
 _MAX_CHUNK_LINE = 1024
 _MAX_TRAILER_LINES = 64
@@ -55,6 +61,10 @@ _CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,15})(;[^\r\n]*)?\r\n")
 
 class _TooLarge(Exception):
     pass
+
+
+class DeadlinePassed(Exception):
+    """The client would have given up before the request's turn came; it was not processed."""
 
 
 class _BadFraming(Exception):
@@ -81,6 +91,7 @@ class HttpReceiver:
         self.accepting = False
         self.max_body_bytes = config.max_request_body_size_mib * 1024 * 1024
         self.read_timeout_s = config.read_timeout_s
+        self.deadline_s = CLIENT_TIMEOUT_S
         self.slots = threading.BoundedSemaphore(config.max_concurrent_requests)
         authenticator = build_authenticator(config.auth)
         self.guard = AuthGuard(authenticator, metrics.auth_failures.labels("http").inc) if authenticator else None
@@ -116,11 +127,18 @@ class HttpReceiver:
             self._server = None
             self.log.info("receiver_stopped")
 
-    def export(self, raw: bytes) -> ExportOutcome:
-        """Run the pipeline on the event loop from a handler thread."""
+    def export(self, raw: bytes, deadline: float) -> ExportOutcome:
+        """Run the pipeline on the event loop from a handler thread, if it gets its turn before
+        ``deadline`` (``time.monotonic``; else :class:`DeadlinePassed`, nothing done), and wait
+        for it to end: work once begun is answered with its outcome, never abandoned half-way."""
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._pipeline.export(raw, "http"), self._loop)
-        return future.result(_PIPELINE_TIMEOUT_S)
+        future = asyncio.run_coroutine_threadsafe(self._export_before(raw, deadline), self._loop)
+        return future.result()
+
+    async def _export_before(self, raw: bytes, deadline: float) -> ExportOutcome:
+        if time.monotonic() >= deadline:
+            raise DeadlinePassed
+        return await self._pipeline.export(raw, "http")
 
     def count(self, result: str) -> None:
         """Count one answered request."""
@@ -169,6 +187,7 @@ class _OtlpHandler(GuardedHandler):
         content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         answer_type = JSON if content_type == JSON else PROTOBUF
         owner = self.owner
+        deadline = time.monotonic() + owner.deadline_s  # the client's clock started before ours
         try:
             body = self._read_body()
         except _TooLarge:
@@ -196,10 +215,13 @@ class _OtlpHandler(GuardedHandler):
             return
         try:
             raw = decode_json_request(body).SerializeToString() if content_type == JSON else body
-            outcome = owner.export(raw)
+            outcome = owner.export(raw, deadline)
         except OtlpDecodeError as error:
             owner.count("invalid")
             self._send(400, answer_type, bad_request_status(str(error)))
+            return
+        except DeadlinePassed:
+            self._retry(answer_type, "not processed: the request waited past its deadline", 1.0, "deadline_exceeded")
             return
         except Backpressure as full:
             self._retry(answer_type, str(full), full.retry_after_s, "backpressure")

@@ -8,10 +8,13 @@ and above 200k input tokens $6 / $0.60 / $7.50 / $12 / $22.50.
 
 from __future__ import annotations
 
+import sys
+import tracemalloc
+
 import pytest
 
 from otlp_enricher.model import Tokens
-from otlp_enricher.processor.pricing import PriceBook, PriceOverride, PricingSettings
+from otlp_enricher.processor.pricing import MAX_MODEL_NAME, PriceBook, PriceOverride, PricingSettings
 
 M = 1_000_000
 
@@ -121,6 +124,51 @@ def test_resolution_cache_is_bounded() -> None:
     for index in range(500):
         priced.card("openai", f"unknown-model-{index}")
     assert len(priced._cache) == 50
+
+
+def test_resolution_cache_is_bounded_by_bytes_and_genai_prices_keeps_nothing() -> None:
+    """Distinct long model names (40 × 3 × 500 characters here; 40 × 4 MiB once kept ~500 MB)
+    leave at most ``max_cached_bytes`` in the cache, and genai-prices' own lookup caches hold none."""
+    bound = 16 << 10
+    priced = book(max_cached_bytes=bound)
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for index in range(40):
+            for provider in ("openai", "", "unknown"):
+                priced.card(provider, f"gpt-4o-{index}-".ljust(MAX_MODEL_NAME, "x"))
+        retained, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert 0 < priced.cached_bytes <= bound
+    assert priced.cached_bytes == sum(sys.getsizeof(p) + sys.getsizeof(m) + 1024 for p, m in priced._cache)
+    snapshot = priced._snapshot
+    assert not snapshot._lookup_cache and not snapshot._provider_cache and not snapshot._provider_misses
+    assert retained - before < 2 * bound  # the names asked about: 60 KB
+
+
+def test_a_model_name_too_long_to_be_one_is_unpriced_without_a_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each lookup matches the name against every model's patterns: a 4 MiB name cost seconds."""
+    priced = book()
+    lookups: list[str] = []
+    find = priced._find
+
+    def counted(provider: str, model: str) -> object:
+        lookups.append(model)
+        return find(provider, model)
+
+    monkeypatch.setattr(priced, "_find", counted)
+    assert priced.card("openai", "gpt-4o") is not None
+    assert priced.card("openai", "gpt-4o" + "x" * MAX_MODEL_NAME) is None
+    assert lookups == ["gpt-4o"] and list(priced._cache) == [("openai", "gpt-4o")]
+
+
+def test_an_entry_larger_than_the_whole_cache_is_priced_but_not_kept() -> None:
+    """A provider name is not length-capped: a huge one is resolved each time, never cached."""
+    priced = book(max_cached_bytes=64 << 10)
+    assert priced.card("openai", "gpt-4o") is not None
+    assert priced.card("p" * (128 << 10), "gpt-4o") is not None  # found by its model name alone
+    assert list(priced._cache) == [("openai", "gpt-4o")] and priced.cached_bytes < 64 << 10
 
 
 NOV_2026_NS = 1_793_491_200 * 1_000_000_000  # 2026-11-01: OpenAI's tier prices are in the table by then

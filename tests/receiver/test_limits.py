@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import parse_config
 from otlp_enricher.pipeline import SpanBatch
+from otlp_enricher.receiver import http as http_receiver
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.service import build_metrics, build_pipeline
 from tests.net import raw_export
@@ -299,3 +300,44 @@ def test_a_call_past_its_deadline_is_not_processed() -> None:
         asyncio.run(receiver._export(body(), context))
     assert context.aborted is not None and context.aborted[0] == grpc.StatusCode.DEADLINE_EXCEEDED
     assert exporter.batches == []
+
+
+def _post(port: int) -> tuple[int, str | None]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        connection.request("POST", "/v1/traces", body(), {"Content-Type": "application/x-protobuf"})
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader("Retry-After")
+    finally:
+        connection.close()
+
+
+def test_an_http_request_whose_turn_comes_past_its_deadline_is_not_processed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTLP/HTTP sends no deadline: past the client's default timeout the request is answered 503
+    with Retry-After and nothing is written (the sender's retry is then no duplicate)."""
+    monkeypatch.setattr(http_receiver, "CLIENT_TIMEOUT_S", 0.0)
+    with secured(LIMITS) as running:
+        assert _post(running.http_port) == (503, "1")
+        assert running.exporter.batches == []
+        assert running.value("otlp_enricher_export_requests_total", transport="http", result="deadline_exceeded") == 1
+
+
+def test_an_http_request_begun_in_time_is_answered_with_its_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work that started before the deadline is never answered "failed" while it goes on to write:
+    the answer waits for the outcome (it used to be 503 after 30 s, with the spans written anyway)."""
+    monkeypatch.setattr(http_receiver, "CLIENT_TIMEOUT_S", 0.2)
+    gate = GateExporter()
+    with secured(LIMITS, exporter=gate) as running:
+        answers: list[tuple[int, str | None]] = []
+        sender = threading.Thread(target=lambda: answers.append(_post(running.http_port)))
+        started = time.monotonic()
+        sender.start()
+        assert gate.wait_entries(1)
+        waited = threading.Event()
+        while time.monotonic() < started + 0.5 and not waited.wait(0.05):
+            pass  # let the deadline pass while the batch is held
+        assert not answers
+        gate.open()
+        sender.join(20)
+        assert answers == [(200, None)] and spans_in(gate.batches) == 1
