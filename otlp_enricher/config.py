@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from otlp_enricher.exporter.budget import ON_FULL_POLICIES
 from otlp_enricher.governance.settings import (
     PERIOD_SECONDS,
     AlertsConfig,
@@ -183,6 +184,18 @@ class RetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SendingQueueConfig:
+    """``sending_queue`` of an exporter (its spool): what to do when the durable store is full.
+
+    ``backpressure`` refuses intake (UNAVAILABLE + RetryInfo: the upstream keeps and retries the
+    data; both backends wait); ``drop_oldest`` drops this exporter's oldest unsent data instead
+    (counted in ``otlp_enricher_exporter_dropped_total``, logged), so the other backend keeps
+    receiving. See ``exporter/budget.py``."""
+
+    on_full: str = "backpressure"
+
+
+@dataclass(frozen=True, slots=True)
 class TlsConfig:
     """``tls`` of an exporter."""
 
@@ -221,6 +234,7 @@ class LokiExporterConfig:
     max_streams: int = 1000
     batch: BatchConfig = field(default_factory=BatchConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    sending_queue: SendingQueueConfig = field(default_factory=SendingQueueConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +252,7 @@ class TempoExporterConfig:
     timeout_s: float = 5.0
     strip_content: bool = False
     retry: RetryConfig = field(default_factory=RetryConfig)
+    sending_queue: SendingQueueConfig = field(default_factory=SendingQueueConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1022,6 +1037,12 @@ def _retry(node: _Node) -> RetryConfig:
     return retry
 
 
+def _sending_queue(node: _Node) -> SendingQueueConfig:
+    queue = SendingQueueConfig(on_full=node.string("on_full", "backpressure", ON_FULL_POLICIES))
+    node.done()
+    return queue
+
+
 def _tls(node: _Node) -> TlsConfig:
     tls = TlsConfig(
         insecure=node.boolean("insecure", False),
@@ -1062,6 +1083,7 @@ def _loki(node: _Node) -> LokiExporterConfig:
             timeout_s=batch.number("timeout_s", 1.0, 0.001),
         ),
         retry=_retry(node.child("retry_on_failure")),
+        sending_queue=_sending_queue(node.child("sending_queue")),
     )
     basic.done()
     auth.done()
@@ -1081,6 +1103,7 @@ def _tempo(node: _Node) -> TempoExporterConfig:
         timeout_s=node.number("timeout_s", 5.0, 0.001),
         strip_content=node.boolean("strip_content", False),
         retry=_retry(node.child("retry_on_failure")),
+        sending_queue=_sending_queue(node.child("sending_queue")),
     )
     node.done()
     return config

@@ -30,6 +30,7 @@ from otlp_enricher.config import DEFAULT_CONFIG_RESOURCE, Config, ConfigError, E
 from otlp_enricher.connector.genai_metrics import GenaiMetricsConnector
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.dataplane import Scanner
+from otlp_enricher.exporter.budget import StorageBudget
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
@@ -159,21 +160,25 @@ def prices_version() -> str:
 def build_exporters(
     config: Config, metrics: Metrics, redactor: Redactor
 ) -> tuple[list[SpanExporter], list[CallExporter]]:
-    """Loki and Tempo when configured (each with its spool and sender; call ``start`` on them);
-    otherwise local JSON-lines files under the storage directory."""
+    """Loki and Tempo when configured (each with its spool and sender; call ``start`` on them),
+    their spools sharing one byte budget of ``storage.max_spool_bytes`` per exporter
+    (``exporter/budget.py``); otherwise local JSON-lines files under the storage directory."""
     storage = config.storage
     directory = storage.directory
     fsync = storage.fsync != "never"
+    exporters = config.exporters
+    spooled = (exporters.tempo is not None) + (exporters.loki is not None)
+    budget = StorageBudget(storage.max_spool_bytes * spooled)
     span_exporters: list[SpanExporter] = []
     call_exporters: list[CallExporter] = []
-    if config.exporters.tempo is None:
+    if exporters.tempo is None:
         span_exporters.append(SpanFileExporter(directory, fsync, redactor, metrics))
     else:
-        span_exporters.append(TempoExporter(config.exporters.tempo, storage, redactor, metrics))
-    if config.exporters.loki is None:
+        span_exporters.append(TempoExporter(exporters.tempo, storage, redactor, metrics, budget=budget))
+    if exporters.loki is None:
         call_exporters.append(PromptLogFileExporter(directory, fsync, redactor, metrics))
     else:
-        call_exporters.append(LokiExporter(config.exporters.loki, storage, redactor, metrics))
+        call_exporters.append(LokiExporter(exporters.loki, storage, redactor, metrics, budget=budget))
     return span_exporters, call_exporters
 
 

@@ -29,11 +29,19 @@ import grpc
 from otlp_enricher.config import Config
 from otlp_enricher.exporter.fileops import FileOps
 from otlp_enricher.service import Service
+from tests.peers.fake_loki import FakeLoki
 from tests.peers.workload import mixed_request, span_keys
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
+"""How long the outage tests keep a backend down (the issue's scenario is a minute: set 60)."""
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def loki_span_ids(loki: FakeLoki) -> set[str]:
+    """Span ids of the LLM calls whose prompt-log line Loki holds."""
+    return {entry.metadata.get("span_id", "") for entry in loki.entries.values()}
 
 
 @dataclass

@@ -8,7 +8,6 @@ like the Collector's otlp exporter.
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 from pathlib import Path
@@ -18,16 +17,10 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from otlp_enricher.exporter.deadletter import read_dead_letters
-from tests.faults.harness import EXPORT, InProcess, Load, Upstream
+from tests.faults.harness import EXPORT, OUTAGE_S, InProcess, Load, Upstream, loki_span_ids
 from tests.peers.fake_loki import FakeLoki, Fault
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import SECRETS, make_config, mixed_request
-
-OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
-
-
-def _loki_span_ids(loki: FakeLoki) -> set[str]:
-    return {entry.metadata.get("span_id") for entry in loki.entries.values()}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -62,7 +55,7 @@ def test_backends_refusing_then_recovering_lose_nothing(tmp_path: Path, peers: t
         load.finish()
     acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
     assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 60)
+    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 60)
     refused = sum(
         registry.get_sample_value("otlp_enricher_exporter_enqueue_failed_total", {"exporter": e, "signal": s}) or 0
         for e, s in (("loki", "log_lines"), ("tempo", "spans"))
@@ -111,7 +104,7 @@ def test_a_full_spool_pushes_back_with_retry_info_and_loses_nothing(
         load.finish()
     acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
     assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 60)
+    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 60)
     metrics = sidecar.service.registry
     refused = metrics.get_sample_value(
         "otlp_enricher_exporter_enqueue_failed_total", {"exporter": "tempo", "signal": "spans"}

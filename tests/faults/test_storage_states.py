@@ -20,7 +20,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from tests.faults.fileops import FaultyOps
-from tests.faults.harness import EXPORT, InProcess, Load, Upstream
+from tests.faults.harness import EXPORT, InProcess, Load, Upstream, loki_span_ids
 from tests.peers.fake_loki import FakeLoki
 from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import make_config, mixed_request
@@ -38,10 +38,6 @@ def _until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> bool:
 
 def _sample(sidecar: InProcess, name: str, labels: dict[str, str]) -> float:
     return sidecar.service.registry.get_sample_value(name, labels) or 0.0
-
-
-def _loki_span_ids(loki: FakeLoki) -> set[str]:
-    return {entry.metadata["span_id"] for entry in loki.entries.values()}
 
 
 def _refusal(target: str) -> grpc.RpcError:
@@ -89,7 +85,7 @@ def test_a_full_disk_refuses_retryably_reports_not_ready_and_recovers(
         load.finish()
     acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
     assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 30)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 30)
+    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30)
     assert _sample(sidecar, "otlp_enricher_storage_writable", writable) == 1
     errors = _sample(
         sidecar, "otlp_enricher_storage_errors_total", {"exporter": "tempo", "operation": "write", "errno": "ENOSPC"}
@@ -129,6 +125,6 @@ def test_a_read_only_disk_is_not_ready_and_shutdown_keeps_its_deadline(
     again = InProcess(config)  # the disk is writable again (the real file layer)
     acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
     assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 30)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 30)
+    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30)
     again.stop()
     assert set(upstream.codes) == {"OK", "UNAVAILABLE"}, upstream.codes

@@ -1,0 +1,159 @@
+"""One backend down under steady load does not stop the other (issue 10, item 4).
+
+Each exporter drains its own spool and the spools share one byte budget (``exporter/budget.py``):
+while the store has room, a backend that refuses or hangs only fills its own spool, and the other
+backend receives every acknowledged item while the outage lasts. With ``sending_queue.on_full:
+drop_oldest`` the lagging exporter gives up its oldest data once the store is full, so intake and
+the other backend go on for as long as the outage lasts; exactly the counted drops are missing.
+
+The outage lasts ``OUTAGE_S`` seconds (``OTLP_ENRICHER_OUTAGE_S``, default 5; 60 for the
+issue's minute). Each test prints the healthy backend's delivery rate before and during the
+outage (figures, not asserted: tests assert no timing).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.faults.harness import OUTAGE_S, InProcess, Load, Upstream, loki_span_ids
+from tests.peers.fake_loki import FakeLoki, Fault
+from tests.peers.fake_tempo import FakeTempo, GrpcFault
+from tests.peers.workload import make_config
+
+BASELINE_S = min(OUTAGE_S, 3.0)
+
+
+def _rate(count: Callable[[], int], seconds: float) -> float:
+    """Items per second ``count`` grew by over ``seconds`` (the window is the measurement)."""
+    before, started = count(), time.monotonic()
+    threading.Event().wait(seconds)
+    return (count() - before) / (time.monotonic() - started)
+
+
+def _tempo_spans(tempo: FakeTempo) -> int:
+    with tempo.changed:
+        return len(tempo.spans)
+
+
+def _loki_lines(loki: FakeLoki) -> int:
+    with loki.changed:
+        return len(loki.entries)
+
+
+@pytest.mark.parametrize(
+    "down",
+    [
+        pytest.param("tempo", id="tempo-hanging"),
+        pytest.param("loki", id="loki-refusing"),
+    ],
+)
+def test_one_backend_down_the_other_receives_everything_meanwhile(
+    tmp_path: Path, peers: tuple[FakeLoki, FakeTempo], down: str
+) -> None:
+    """Tempo hanging past the exporter's timeout (or Loki answering 503) for OUTAGE_S under load:
+    intake is never refused, the other backend has every item acknowledged during the outage
+    before the outage ends, and afterwards both have everything acknowledged."""
+    loki, tempo = peers
+    sidecar = InProcess(make_config(tmp_path, loki_url=loki.url, tempo_endpoint=tempo.endpoint))
+    upstream = Upstream(sidecar.target)
+    load = Load(upstream).start()
+    healthy_count = (lambda: _loki_lines(loki)) if down == "tempo" else (lambda: _tempo_spans(tempo))
+    try:
+        assert load.wait_acked(20)
+        before_rate = _rate(healthy_count, BASELINE_S)
+        if down == "tempo":
+            tempo.refuse = GrpcFault(delay_s=8.0)  # answers after the exporter's 5 s timeout
+        else:
+            loki.refuse = Fault(503, retry_after="1")
+        during_rate = _rate(healthy_count, OUTAGE_S)
+        with upstream.lock:
+            acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
+        if down == "tempo":
+            assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30), "Loki waited for Tempo"
+            assert not acked_spans <= tempo.spans.keys()  # … while Tempo really was behind
+        else:
+            assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 30), "Tempo waited for Loki"
+            assert not acked_llm <= loki_span_ids(loki)
+        tempo.refuse = None
+        loki.refuse = None
+        during = load.acked()
+        assert load.wait_acked(during + 50, 60)
+    finally:
+        load.finish()
+    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
+    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
+    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 60)
+    sidecar.stop()
+    assert set(upstream.codes) == {"OK"}, upstream.codes  # intake never refused
+    unit = "lines" if down == "tempo" else "spans"
+    print(
+        f"\n{down} down {OUTAGE_S:g}s: {'loki' if down == 'tempo' else 'tempo'} received "
+        f"{before_rate:.0f} {unit}/s before, {during_rate:.0f} {unit}/s during; "
+        f"{load.acked()} requests acked, all delivered to both"
+    )
+
+
+def test_drop_oldest_keeps_loki_going_and_drops_exactly_what_it_counts(
+    tmp_path: Path, peers: tuple[FakeLoki, FakeTempo]
+) -> None:
+    """Tempo refusing for OUTAGE_S with a 2 MiB store and ``on_full: drop_oldest``: the store fills,
+    Tempo's oldest data goes, intake is never refused and Loki has every acknowledged call; after
+    recovery Tempo has every acknowledged span but exactly the ones counted as dropped."""
+    loki, tempo = peers
+    config = make_config(
+        tmp_path,
+        loki_url=loki.url,
+        tempo_endpoint=tempo.endpoint,
+        max_spool_bytes=1 << 20,
+        extra_tempo=", sending_queue: {on_full: drop_oldest}",
+    )
+    sidecar = InProcess(config)
+    registry = sidecar.service.registry
+    upstream = Upstream(sidecar.target)
+    load = Load(upstream, workers=4, llm=2, plain=40).start()
+    try:
+        assert load.wait_acked(20)
+        before_rate = _rate(lambda: _loki_lines(loki), BASELINE_S)
+        tempo.refuse = GrpcFault(grpc.StatusCode.UNAVAILABLE, retry_after_s=0.5)
+        during_rate = _rate(lambda: _loki_lines(loki), OUTAGE_S)
+        deadline = time.monotonic() + 60
+        while not registry.get_sample_value(
+            "otlp_enricher_exporter_dropped_total", {"exporter": "tempo", "signal": "spans"}
+        ):
+            assert time.monotonic() < deadline, "the store never filled"
+            load.stop.wait(0.05)
+        with upstream.lock:
+            acked_llm = set(upstream.acked_llm_span_ids)
+        assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30), "Loki waited for Tempo"
+        tempo.refuse = None
+        during = load.acked()
+        assert load.wait_acked(during + 30, 60)
+    finally:
+        load.finish()
+    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
+    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 60)
+    deadline = time.monotonic() + 60
+    while registry.get_sample_value("otlp_enricher_spool_items", {"exporter": "tempo"}):
+        assert time.monotonic() < deadline, "Tempo's spool never drained"
+        threading.Event().wait(0.05)
+    tempo_spans = {"exporter": "tempo", "signal": "spans"}
+    dropped = registry.get_sample_value("otlp_enricher_exporter_dropped_total", tempo_spans)
+    refused = registry.get_sample_value(
+        "otlp_enricher_exporter_enqueue_failed_total", {"exporter": "tempo", "signal": "spans"}
+    )
+    sidecar.stop()
+    missing = acked_spans - tempo.spans.keys()
+    assert set(upstream.codes) == {"OK"}, upstream.codes  # intake never refused: no upstream retries
+    assert not refused
+    assert dropped and len(missing) == dropped
+    print(
+        f"\ntempo down {OUTAGE_S:g}s, drop_oldest, 2 MiB store: loki received {before_rate:.0f} lines/s "
+        f"before, {during_rate:.0f} lines/s during; {len(acked_spans)} spans acked, {int(dropped)} dropped "
+        f"(counted) = {len(missing)} missing from Tempo"
+    )
