@@ -164,12 +164,14 @@ class GenaiProcessorConfig:
 @dataclass(frozen=True, slots=True)
 class PrometheusExporterConfig:
     """``exporters.prometheus``: where ``/metrics``, ``/healthz`` and ``/readyz`` are served;
-    ``auth`` guards ``/metrics`` only (probes stay open)."""
+    ``auth`` guards ``/metrics`` and ``/-/reload`` (probes stay open). ``enable_lifecycle`` turns
+    on ``POST /-/reload``, as Prometheus' ``--web.enable-lifecycle`` does."""
 
     endpoint: Endpoint
     tls: ServerTlsConfig | None = None
     auth: ServerAuthConfig | None = None
     max_connections: int = 0
+    enable_lifecycle: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1017,6 +1019,7 @@ def _exporters(node: _Node) -> ExportersConfig:
         tls=_server_tls(prometheus),
         auth=_server_auth(prometheus),
         max_connections=prometheus.integer("max_connections", 0, 0),
+        enable_lifecycle=prometheus.boolean("enable_lifecycle", False),
     )
     prometheus.done()
     loki = _loki(node.child("loki")) if node.has("loki") else None

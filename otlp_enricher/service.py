@@ -4,12 +4,13 @@ Start downstream first (exporters, then receivers, then the telemetry endpoint);
 first (receivers stop accepting and drain, then exporters flush), all within one shared deadline
 that no step can overrun (a step that fails or hangs — a disk gone read-only — is logged and left).
 
-:meth:`Service.reload` (SIGHUP) re-reads the config file and the price table, validates them
-fully, and swaps the pricing in one assignment (:class:`ReloadableEnricher`): no request is priced
-by a half-built table and none at $0 meanwhile. Only ``processors.genai.pricing`` is reloaded;
-other changed sections are named in the log as needing a restart. An invalid file is rejected
-with its errors and the running config kept. ``otlp_enricher_config_info`` carries the loaded
-file's hash and the price table's version.
+:meth:`Service.reload` (SIGHUP, or ``POST /-/reload`` with ``exporters.prometheus.enable_lifecycle``)
+re-reads the config file and the price table, validates them fully, and swaps the pricing in one
+assignment (:class:`ReloadableEnricher`): no request is priced by a half-built table and none at
+$0 meanwhile. Only ``processors.genai.pricing`` is reloaded; other changed sections are named in
+the log (and the HTTP answer) as needing a restart. An invalid file is rejected with its errors
+and the running config kept. ``otlp_enricher_config_info`` carries the loaded file's hash and the
+price table's version.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from otlp_enricher.semconv.extract import CallExtractor, label_sources
 from otlp_enricher.storage_files import make_private_dir
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
-from otlp_enricher.telemetry.server import TelemetryServer
+from otlp_enricher.telemetry.server import ReloadOutcome, TelemetryServer
 from otlp_enricher.telemetry.workers import ExpositionFile, worker_directory
 from otlp_enricher.userid_key import resolve_redaction
 
@@ -243,8 +244,10 @@ class Service:
         self.telemetry: TelemetryServer | ExpositionFile = (
             ExpositionFile(self.registry, config.storage.directory, self.ready)
             if worker is not None
-            else TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics)
+            else TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics, self._reload_now)
         )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reloading = asyncio.Lock()
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -275,8 +278,20 @@ class Service:
         self.metrics.config_info.labels(*labels).set(1)
         return labels
 
-    async def reload(self) -> bool:
-        """Re-read the config file and the price table; swap the pricing if valid (see the module doc)."""
+    def _reload_now(self, timeout_s: float = 60.0) -> ReloadOutcome:
+        """:meth:`reload` from another thread (``POST /-/reload``), blocking until it is done."""
+        loop = self._loop
+        if loop is None or self._stopping:
+            return ReloadOutcome(errors=("the service is not running",))
+        return asyncio.run_coroutine_threadsafe(self.reload("POST /-/reload"), loop).result(timeout_s)
+
+    async def reload(self, trigger: str = "SIGHUP") -> ReloadOutcome:
+        """Re-read the config file and the price table; swap the pricing if valid (see the module
+        doc). One reload at a time; ``trigger`` is logged."""
+        async with self._reloading:
+            return await self._reload(trigger)
+
+    async def _reload(self, trigger: str) -> ReloadOutcome:
         source = self.config.source
         try:
             new = await asyncio.to_thread(load_config, None if source == DEFAULT_CONFIG_RESOURCE else source)
@@ -286,12 +301,13 @@ class Service:
             enricher = await asyncio.to_thread(build_enricher, merged)
         except ConfigError as error:
             self.metrics.config_reloads.labels("invalid").inc()
-            self._log.error("config_reload_rejected", config=source, errors=str(error).splitlines())
-            return False
+            self._log.error("config_reload_rejected", config=source, trigger=trigger, errors=error.problems)
+            return ReloadOutcome(errors=tuple(error.problems))
         except Exception as error:  # an unreadable file or price table: keep what runs
+            problem = f"{type(error).__name__}: {error}"
             self.metrics.config_reloads.labels("failed").inc()
-            self._log.error("config_reload_failed", config=source, error=f"{type(error).__name__}: {error}")
-            return False
+            self._log.error("config_reload_failed", config=source, trigger=trigger, error=problem)
+            return ReloadOutcome(errors=(problem,))
         restart = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(self.config, name)]
         if dataclasses.replace(new.genai, pricing=self.config.genai.pricing) != self.config.genai:
             restart.append("processors.genai (other than pricing)")
@@ -303,15 +319,17 @@ class Service:
         self._log.info(
             "config_reloaded",
             config=source,
+            trigger=trigger,
             config_sha256=self._config_labels[0],
             prices_version=self._config_labels[1],
             restart_required_for=restart,
         )
-        return True
+        return ReloadOutcome(restart_required_for=tuple(restart))
 
     async def start(self) -> None:
         """Start exporters (recovering their spools, whose contents are sent first), receivers, telemetry."""
         started: list[GrpcReceiver | HttpReceiver] = []
+        self._loop = asyncio.get_running_loop()
         try:
             for exporter in self.spooled:
                 await exporter.start()
