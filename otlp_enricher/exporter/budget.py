@@ -7,7 +7,8 @@ a backend that is down or hanging fills its own spool — up to the whole store 
 keeps taking and delivering data; intake is refused only when the store as a whole is full.
 
 When an append does not fit, exporters whose ``sending_queue.on_full`` is ``drop_oldest`` give up
-their oldest unsent segments — the spool holding the most bytes first — until it fits; each drop
+their oldest unsent segments — the spool holding the most bytes first, never the segments its
+sender is reading (a batch in flight is kept to an eighth of the store) — until it fits; each drop
 is reported to the spool's owner (counted in ``otlp_enricher_exporter_dropped_total``, logged once
 per episode: an episode ends when an append finds the store at most half full). If nothing may be
 dropped (every exporter is ``backpressure``, the default), the append is refused with

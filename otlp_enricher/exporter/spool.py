@@ -621,6 +621,8 @@ class Spool:
 
     def _drop_oldest(self) -> tuple[int, int] | None:
         with self._read_lock:  # no read in progress: every segment after the read one is unread
+            if self._closed:  # what a closed spool holds is the next start's to send
+                return None
             open_segment = self._segment  # a writer may rotate meanwhile; older ones are closed
             closed = [seg for seg in list(self._sizes) if self._read.segment < seg < open_segment]
             if not closed:

@@ -39,6 +39,8 @@ FULL_RETRY_AFTER_S = 2.0
 STORAGE_RETRY_AFTER_S = 5.0
 """… and when the storage refused the write (disk full, read-only): space takes longer to come back."""
 CLOSED_RETRY_AFTER_S = 5.0
+IN_FLIGHT_SHARE = 8
+"""A sender's batch holds at most 1/``IN_FLIGHT_SHARE`` of the store's budget."""
 
 
 class SpooledExporter:
@@ -73,7 +75,9 @@ class SpooledExporter:
         self.dead_letters = DeadLetterFile(
             storage.directory / "deadletter" / f"{name}.jsonl", storage.max_dead_letter_bytes, ops
         )
-        settings = SenderSettings(max_records, max_bytes, linger_s, retry)
+        # a batch in flight cannot be dropped: keep it a small part of the store, so a drop_oldest
+        # spool always has unread segments to give up (a 3 MiB Tempo batch in a 2 MiB store has not)
+        settings = SenderSettings(max_records, min(max_bytes, budget.max_bytes // IN_FLIGHT_SHARE), linger_s, retry)
         self._sender = Sender(name, signal, self.spool, transport, self.dead_letters, settings, metrics)
         self._metrics = metrics
         self._open = False

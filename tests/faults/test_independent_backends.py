@@ -6,6 +6,11 @@ backend receives every acknowledged item while the outage lasts. With ``sending_
 drop_oldest`` the lagging exporter gives up its oldest data once the store is full, so intake and
 the other backend go on for as long as the outage lasts; exactly the counted drops are missing.
 
+Behind the real Collector (``collector/gateway.yaml``: persistent queue, retry forever), where the
+answer codes matter: with ``backpressure`` a full store answers UNAVAILABLE + RetryInfo and the
+Collector keeps and re-sends the data, so nothing it acknowledged is lost; with ``drop_oldest`` it
+is never refused, and only the counted drops are missing.
+
 The outage lasts ``OUTAGE_S`` seconds (``OTLP_ENRICHER_OUTAGE_S``, default 5; 60 for the
 issue's minute). Each test prints the healthy backend's delivery rate before and during the
 outage (figures, not asserted: tests assert no timing).
@@ -13,20 +18,26 @@ outage (figures, not asserted: tests assert no timing).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.faults.harness import OUTAGE_S, InProcess, Load, Upstream, loki_span_ids
+from tests.integration.tools import COLLECTOR_DIR, build_collector, start_collector
+from tests.net import free_port
 from tests.peers.fake_loki import FakeLoki, Fault
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import make_config
 
 BASELINE_S = min(OUTAGE_S, 3.0)
+TEMPO_SPANS = {"exporter": "tempo", "signal": "spans"}
 
 
 def _rate(count: Callable[[], int], seconds: float) -> float:
@@ -34,6 +45,14 @@ def _rate(count: Callable[[], int], seconds: float) -> float:
     before, started = count(), time.monotonic()
     threading.Event().wait(seconds)
     return (count() - before) / (time.monotonic() - started)
+
+
+def _wait_for_store_full(registry: CollectorRegistry, counter: str, not_before: float = 0.0) -> None:
+    """Wait until Tempo's ``counter`` (drops or refusals) has counted, and ``not_before`` is past."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < not_before or not registry.get_sample_value(counter, TEMPO_SPANS):
+        assert time.monotonic() < deadline, "the store never filled"
+        threading.Event().wait(0.05)
 
 
 def _tempo_spans(tempo: FakeTempo) -> int:
@@ -72,8 +91,7 @@ def test_one_backend_down_the_other_receives_everything_meanwhile(
         else:
             loki.refuse = Fault(503, retry_after="1")
         during_rate = _rate(healthy_count, OUTAGE_S)
-        with upstream.lock:
-            acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
+        acked_spans, acked_llm = upstream.acked()
         if down == "tempo":
             assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30), "Loki waited for Tempo"
             assert not acked_spans <= tempo.spans.keys()  # … while Tempo really was behind
@@ -86,9 +104,7 @@ def test_one_backend_down_the_other_receives_everything_meanwhile(
         assert load.wait_acked(during + 50, 60)
     finally:
         load.finish()
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
-    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
-    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 60)
+    upstream.assert_delivered(loki, tempo)
     sidecar.stop()
     assert set(upstream.codes) == {"OK"}, upstream.codes  # intake never refused
     unit = "lines" if down == "tempo" else "spans"
@@ -122,31 +138,22 @@ def test_drop_oldest_keeps_loki_going_and_drops_exactly_what_it_counts(
         before_rate = _rate(lambda: _loki_lines(loki), BASELINE_S)
         tempo.refuse = GrpcFault(grpc.StatusCode.UNAVAILABLE, retry_after_s=0.5)
         during_rate = _rate(lambda: _loki_lines(loki), OUTAGE_S)
-        deadline = time.monotonic() + 60
-        while not registry.get_sample_value(
-            "otlp_enricher_exporter_dropped_total", {"exporter": "tempo", "signal": "spans"}
-        ):
-            assert time.monotonic() < deadline, "the store never filled"
-            load.stop.wait(0.05)
-        with upstream.lock:
-            acked_llm = set(upstream.acked_llm_span_ids)
+        _wait_for_store_full(registry, "otlp_enricher_exporter_dropped_total")
+        _, acked_llm = upstream.acked()
         assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30), "Loki waited for Tempo"
         tempo.refuse = None
         during = load.acked()
         assert load.wait_acked(during + 30, 60)
     finally:
         load.finish()
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
+    acked_spans, acked_llm = upstream.acked()
     assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 60)
     deadline = time.monotonic() + 60
     while registry.get_sample_value("otlp_enricher_spool_items", {"exporter": "tempo"}):
         assert time.monotonic() < deadline, "Tempo's spool never drained"
         threading.Event().wait(0.05)
-    tempo_spans = {"exporter": "tempo", "signal": "spans"}
-    dropped = registry.get_sample_value("otlp_enricher_exporter_dropped_total", tempo_spans)
-    refused = registry.get_sample_value(
-        "otlp_enricher_exporter_enqueue_failed_total", {"exporter": "tempo", "signal": "spans"}
-    )
+    dropped = registry.get_sample_value("otlp_enricher_exporter_dropped_total", TEMPO_SPANS)
+    refused = registry.get_sample_value("otlp_enricher_exporter_enqueue_failed_total", TEMPO_SPANS)
     sidecar.stop()
     missing = acked_spans - tempo.spans.keys()
     assert set(upstream.codes) == {"OK"}, upstream.codes  # intake never refused: no upstream retries
@@ -156,4 +163,82 @@ def test_drop_oldest_keeps_loki_going_and_drops_exactly_what_it_counts(
         f"\ntempo down {OUTAGE_S:g}s, drop_oldest, 2 MiB store: loki received {before_rate:.0f} lines/s "
         f"before, {during_rate:.0f} lines/s during; {len(acked_spans)} spans acked, {int(dropped)} dropped "
         f"(counted) = {len(missing)} missing from Tempo"
+    )
+
+
+def _collector_total(port: int, name: str) -> float:
+    """Sum of every series of the Collector's own metric ``name`` (any suffix such as ``_total``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(float(value) for value in re.findall(rf"^{name}(?:_total)?(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+@pytest.mark.collector
+@pytest.mark.parametrize("on_full", ["backpressure", "drop_oldest"])
+def test_behind_the_real_collector_a_full_store_loses_nothing_it_did_not_count(
+    tmp_path: Path, peers: tuple[FakeLoki, FakeTempo], on_full: str
+) -> None:
+    """Load → the real Collector (gateway.yaml) → the sidecar with a 2 MiB store; Tempo refuses for
+    OUTAGE_S, until the store is full. ``backpressure``: the sidecar refuses with UNAVAILABLE +
+    RetryInfo, the Collector retries (its send failures count them) and drops nothing; afterwards
+    Tempo and Loki have everything the Collector acknowledged. ``drop_oldest``: the Collector is
+    never refused, Loki has everything, Tempo everything but exactly the spans counted as dropped."""
+    binary = build_collector()
+    loki, tempo = peers
+    extra_tempo = ", sending_queue: {on_full: drop_oldest}" if on_full == "drop_oldest" else ""
+    config = make_config(
+        tmp_path, loki_url=loki.url, tempo_endpoint=tempo.endpoint, max_spool_bytes=1 << 20, extra_tempo=extra_tempo
+    )
+    sidecar = InProcess(config)
+    registry = sidecar.service.registry
+    metrics_port = free_port()
+    gateway = {
+        "GATEWAY_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "GATEWAY_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "GATEWAY_STORAGE_DIR": str(tmp_path / "collector-queue"),
+        "GATEWAY_METRICS_PORT": str(metrics_port),
+        "OTLP_ENRICHER_ENDPOINT": sidecar.target,
+    }
+    grpc_port = int(gateway["GATEWAY_GRPC_ENDPOINT"].rsplit(":", 1)[1])
+    wait_for = [("127.0.0.1", grpc_port), ("127.0.0.1", metrics_port)]
+    log_path = tmp_path / "otelcol-gateway.log"
+    with start_collector(binary, COLLECTOR_DIR / "gateway.yaml", gateway, wait_for=wait_for, log_path=log_path):
+        upstream = Upstream(gateway["GATEWAY_GRPC_ENDPOINT"])
+        load = Load(upstream, workers=4, llm=2, plain=40).start()
+        try:
+            assert load.wait_acked(20, 60)
+            tempo.refuse = GrpcFault(grpc.StatusCode.UNAVAILABLE, retry_after_s=0.5)
+            outage_ends = time.monotonic() + OUTAGE_S
+            full = "dropped" if on_full == "drop_oldest" else "enqueue_failed"
+            _wait_for_store_full(registry, f"otlp_enricher_exporter_{full}_total", not_before=outage_ends)
+            tempo.refuse = None
+            during = load.acked()
+            assert load.wait_acked(during + 30, 120)
+        finally:
+            load.finish()
+        acked_spans, acked_llm = upstream.acked()
+        assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 180), "the Collector's retries never came"
+        deadline = time.monotonic() + 180
+        while _collector_total(metrics_port, "otelcol_exporter_queue_size") or registry.get_sample_value(
+            "otlp_enricher_spool_items", {"exporter": "tempo"}
+        ):
+            assert time.monotonic() < deadline, "the Collector's queue or Tempo's spool never drained"
+            threading.Event().wait(0.2)
+        send_failed = _collector_total(metrics_port, "otelcol_exporter_send_failed_spans")
+        enqueue_failed = _collector_total(metrics_port, "otelcol_exporter_enqueue_failed_spans")
+    dropped = registry.get_sample_value("otlp_enricher_exporter_dropped_total", TEMPO_SPANS) or 0.0
+    sidecar.stop()
+    missing = acked_spans - tempo.spans.keys()
+    assert set(upstream.codes) == {"OK"}, upstream.codes  # the Collector took every request
+    assert not enqueue_failed  # … and kept all of it
+    if on_full == "backpressure":
+        assert send_failed > 0  # the sidecar did refuse (UNAVAILABLE + RetryInfo), the Collector retried
+        assert not missing and not dropped
+    else:
+        assert not send_failed  # never refused
+        assert dropped and len(missing) == dropped
+    print(
+        f"\nbehind the Collector, tempo down >= {OUTAGE_S:g}s, {on_full}: {len(acked_spans)} spans acked by the "
+        f"Collector, its send failures {send_failed:.0f} spans, {int(dropped)} dropped (counted) = "
+        f"{len(missing)} missing from Tempo, Loki complete"
     )

@@ -12,6 +12,7 @@ import signal
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -78,6 +79,17 @@ def _expected_info(path: Path) -> tuple[str, str]:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12], importlib.metadata.version("genai-prices")
 
 
+def _start(tmp_path: Path, config: Callable[[Path, int, float], str]) -> tuple[SidecarProcess, Path, Path, int, int]:
+    """The sidecar on ``config(data, port, 1.0)`` ($1/MTok): process, config file, data directory,
+    gRPC port, metrics port."""
+    port = free_port()
+    data = tmp_path / "data"
+    path = tmp_path / "config.yaml"
+    path.write_text(config(data, port, 1.0))
+    sidecar = SidecarProcess(path)
+    return sidecar, path, data, port, sidecar.wait_event("service_started")["metrics_port"]
+
+
 class _Sender:
     """Sends one-LLM-call requests (a million input tokens each) back to back until stopped."""
 
@@ -113,12 +125,7 @@ class _Sender:
 def test_sighup_reloads_prices_without_a_zero_window_and_rejects_an_invalid_file(tmp_path: Path) -> None:
     """$1/MTok, then SIGHUP with $3/MTok under steady load: every call is priced $1 or $3, never $0,
     and after the reload at $3; then an invalid file on SIGHUP is refused and $3 stays."""
-    port = free_port()
-    data = tmp_path / "data"
-    path = tmp_path / "config.yaml"
-    path.write_text(_config(data, port, 1.0))
-    sidecar = SidecarProcess(path)
-    metrics_port = sidecar.wait_event("service_started")["metrics_port"]
+    sidecar, path, data, port, metrics_port = _start(tmp_path, _config)
     sender = _Sender(f"127.0.0.1:{port}")
     try:
         sender.one()
@@ -155,12 +162,7 @@ def test_post_reload_does_what_sighup_does_behind_the_metrics_credential(tmp_pat
     wrong) credential is refused and reloads nothing; with it, under steady load, the answer is 200
     and every call is priced $1 or $3, never $0, the next at $3, and ``config_info`` names the new
     file; an invalid file is answered 500 with its problem (never the credential) and $3 stays."""
-    port = free_port()
-    data = tmp_path / "data"
-    path = tmp_path / "config.yaml"
-    path.write_text(_lifecycle_config(data, port, 1.0))
-    sidecar = SidecarProcess(path)
-    metrics_port = sidecar.wait_event("service_started")["metrics_port"]
+    sidecar, path, data, port, metrics_port = _start(tmp_path, _lifecycle_config)
     sender = _Sender(f"127.0.0.1:{port}")
     try:
         sender.one()

@@ -20,7 +20,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from tests.faults.fileops import FaultyOps
-from tests.faults.harness import EXPORT, InProcess, Load, Upstream, loki_span_ids
+from tests.faults.harness import EXPORT, InProcess, Load, Upstream
 from tests.peers.fake_loki import FakeLoki
 from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import make_config, mixed_request
@@ -83,9 +83,7 @@ def test_a_full_disk_refuses_retryably_reports_not_ready_and_recovers(
         assert load.wait_acked(before + 20)
     finally:
         load.finish()
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
-    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 30)
-    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30)
+    upstream.assert_delivered(loki, tempo, 30)
     assert _sample(sidecar, "otlp_enricher_storage_writable", writable) == 1
     errors = _sample(
         sidecar, "otlp_enricher_storage_errors_total", {"exporter": "tempo", "operation": "write", "errno": "ENOSPC"}
@@ -123,8 +121,6 @@ def test_a_read_only_disk_is_not_ready_and_shutdown_keeps_its_deadline(
     took_s = sidecar.stop()
     assert took_s < config.service.shutdown_timeout_s + 1.0
     again = InProcess(config)  # the disk is writable again (the real file layer)
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
-    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 30)
-    assert loki.wait_until(lambda p: acked_llm <= loki_span_ids(p), 30)
+    upstream.assert_delivered(loki, tempo, 30)
     again.stop()
     assert set(upstream.codes) == {"OK", "UNAVAILABLE"}, upstream.codes
