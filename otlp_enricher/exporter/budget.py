@@ -22,6 +22,8 @@ spools cannot overshoot the budget together.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -86,12 +88,13 @@ class StorageBudget:
             victim = self._victim(spent)
             if victim is None:
                 raise StoreFull(f"the spools hold {self.used} of {self.max_bytes} bytes; {size} more do not fit")
-            freed = await victim.spool.drop_oldest()
-            if freed is None:
+            # a drop once begun is finished and counted even if this append is cancelled meanwhile
+            drop = asyncio.ensure_future(victim.spool.drop_oldest())
+            drop.add_done_callback(functools.partial(self._dropped, victim))
+            if await asyncio.shield(drop) is None:
                 spent.add(id(victim))
                 continue
-            dropped = victim.dropping = self._dropping = True
-            victim.on_drop(*freed)
+            dropped = True
         self._reserved += size
         if self._dropping and not dropped and self.used <= self.max_bytes // 2:
             self._dropping = False
@@ -99,6 +102,14 @@ class StorageBudget:
                 if member.dropping:
                     member.dropping = False
                     member.on_end()
+
+    def _dropped(self, member: _Member, drop: asyncio.Future[tuple[int, int] | None]) -> None:
+        if drop.cancelled() or drop.exception() is not None:
+            return
+        freed = drop.result()
+        if freed is not None:
+            member.dropping = self._dropping = True
+            member.on_drop(*freed)
 
     def release(self, size: int) -> None:
         """Give back a reservation (the append was written and is counted by its spool, or failed)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
 
 from otlp_enricher.config import ConfigError, parse_config
 from otlp_enricher.exporter.budget import StorageBudget
+from otlp_enricher.exporter.fileops import OsFileOps
 from otlp_enricher.exporter.spool import HEADER_BYTES, Spool, SpoolFull
 
 PAYLOAD = 100
@@ -138,3 +140,51 @@ storage: {{directory: '{tmp_path}'}}
     good = parse_config(text.replace("drop_newest", "drop_oldest").replace("size: 3", ""), "test.yaml", {})
     assert good.exporters.tempo is not None and good.exporters.tempo.sending_queue.on_full == "drop_oldest"
     assert good.exporters.loki is not None and good.exporters.loki.sending_queue.on_full == "backpressure"
+
+
+class _SlowUnlink(OsFileOps):
+    """Unlinks wait until ``go`` is set (the drop is under way while the test cancels)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.go = threading.Event()
+
+    def unlink(self, path: str) -> None:
+        self.started.set()
+        self.go.wait(10)
+        super().unlink(path)
+
+
+def test_an_append_cancelled_during_a_drop_still_counts_the_drop(tmp_path: Path) -> None:
+    """A request cancelled (client deadline) while its append waits for a drop: the drop finishes,
+    is counted, and the spool's byte count stays what its files hold, so the budget never leaks."""
+    budget = StorageBudget(2 * SHARE)
+    ops = _SlowUnlink()
+    lagging = Spool(tmp_path / "tempo", SHARE, "never", SEGMENT, ops=ops, budget=budget)
+    lagging.open()
+    drops: list[tuple[int, int]] = []
+    budget.join(lagging, "drop_oldest", lambda items, size: drops.append((items, size)))
+
+    async def scenario() -> None:
+        await lagging.append(_record(0))
+        lagging.read(1, 1 << 20)
+        index = 1
+        while budget.used + FRAME <= budget.max_bytes:
+            await lagging.append(_record(index))
+            index += 1
+        append = asyncio.ensure_future(lagging.append(_record(index)))
+        await asyncio.to_thread(ops.started.wait, 10)
+        append.cancel()
+        ops.go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await append
+        for _ in range(500):  # the shielded drop finishes on the loop (bounded wait)
+            if drops:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert drops == [(2, 2 * FRAME)]
+    on_disk = sum(path.stat().st_size for path in (tmp_path / "tempo").glob("*.wal"))
+    assert lagging.bytes == on_disk  # unsent = what the files hold (the batch read is not committed)
+    assert budget.used == lagging.bytes
