@@ -34,6 +34,7 @@ ALERT_KINDS = {
     "OtlpEnricherExportFailing",
     "OtlpEnricherSpoolFilling",
     "OtlpEnricherSpoolFull",
+    "OtlpEnricherSpoolDropping",
     "OtlpEnricherBacklogOld",
     "OtlpEnricherDeadLetters",
     "OtlpEnricherSpansRejected",
