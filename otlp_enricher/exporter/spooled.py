@@ -71,6 +71,7 @@ class SpooledExporter:
             storage.directory / "spool" / name, storage.max_spool_bytes, storage.fsync, ops=ops, budget=budget
         )
         budget.join(self.spool, queue.on_full, self._dropped, self._dropping_ended)
+        self._dropped_counter = metrics.exporter_dropped.labels(name, signal)  # 0 from the start, for increase()
         self._dropped_items = 0
         self.dead_letters = DeadLetterFile(
             storage.directory / "deadletter" / f"{name}.jsonl", storage.max_dead_letter_bytes, ops
@@ -89,7 +90,7 @@ class SpooledExporter:
         self.dead_letters.on_drop = self._dead_letters_dropped
 
     def _dropped(self, items: int, size: int) -> None:
-        self._metrics.exporter_dropped.labels(self.name, self._signal).inc(items)
+        self._dropped_counter.inc(items)
         if not self._dropped_items:
             self._log.warning(
                 "spool_dropping_oldest",
