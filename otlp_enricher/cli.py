@@ -181,7 +181,7 @@ def _supervise(config: Config, config_path: str | None) -> int:
     supervisor = Supervisor(service.workers, config_path, config.storage.directory, service.shutdown_timeout_s)
     registry = CollectorRegistry()
     registry.register(WorkerMetrics(supervisor.directories))
-    telemetry = TelemetryServer(config.exporters.prometheus, registry, supervisor.ready)
+    telemetry = TelemetryServer(config.exporters.prometheus, registry, supervisor.ready, reload=supervisor.reload)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

@@ -4,12 +4,13 @@ Start downstream first (exporters, then receivers, then the telemetry endpoint);
 first (receivers stop accepting and drain, then exporters flush), all within one shared deadline
 that no step can overrun (a step that fails or hangs — a disk gone read-only — is logged and left).
 
-:meth:`Service.reload` (SIGHUP) re-reads the config file and the price table, validates them
-fully, and swaps the pricing in one assignment (:class:`ReloadableEnricher`): no request is priced
-by a half-built table and none at $0 meanwhile. Only ``processors.genai.pricing`` is reloaded;
-other changed sections are named in the log as needing a restart. An invalid file is rejected
-with its errors and the running config kept. ``otlp_enricher_config_info`` carries the loaded
-file's hash and the price table's version.
+:meth:`Service.reload` (SIGHUP, or ``POST /-/reload`` with ``exporters.prometheus.enable_lifecycle``)
+re-reads the config file and the price table, validates them fully, and swaps the pricing in one
+assignment (:class:`ReloadableEnricher`): no request is priced by a half-built table and none at
+$0 meanwhile. Only ``processors.genai.pricing`` is reloaded; other changed sections are named in
+the log (and the HTTP answer) as needing a restart. An invalid file is rejected with its errors
+and the running config kept. ``otlp_enricher_config_info`` carries the loaded file's hash and the
+price table's version.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from otlp_enricher.confignode import ConfigError, Endpoint
 from otlp_enricher.connector.genai_metrics import GenaiMetricsConnector
 from otlp_enricher.connector.metrics import MetricsConnector
 from otlp_enricher.dataplane import Scanner
+from otlp_enricher.exporter.budget import StorageBudget
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.exporter.spooled import SpooledExporter
@@ -58,7 +60,7 @@ from otlp_enricher.semconv.extract import CallExtractor, label_sources
 from otlp_enricher.storage_files import make_private_dir
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
-from otlp_enricher.telemetry.server import TelemetryServer
+from otlp_enricher.telemetry.server import ReloadOutcome, TelemetryServer
 from otlp_enricher.telemetry.workers import ExpositionFile, worker_directory
 from otlp_enricher.userid_key import resolve_redaction
 
@@ -162,21 +164,25 @@ def prices_version() -> str:
 def build_exporters(
     config: Config, metrics: Metrics, redactor: Redactor
 ) -> tuple[list[SpanExporter], list[CallExporter]]:
-    """Loki and Tempo when configured (each with its spool and sender; call ``start`` on them);
-    otherwise local JSON-lines files under the storage directory."""
+    """Loki and Tempo when configured (each with its spool and sender; call ``start`` on them),
+    their spools sharing one byte budget of ``storage.max_spool_bytes`` per exporter
+    (``exporter/budget.py``); otherwise local JSON-lines files under the storage directory."""
     storage = config.storage
     directory = storage.directory
     fsync = storage.fsync != "never"
+    exporters = config.exporters
+    spooled = (exporters.tempo is not None) + (exporters.loki is not None)
+    budget = StorageBudget(storage.max_spool_bytes * spooled)
     span_exporters: list[SpanExporter] = []
     call_exporters: list[CallExporter] = []
-    if config.exporters.tempo is None:
+    if exporters.tempo is None:
         span_exporters.append(SpanFileExporter(directory, fsync, redactor, metrics))
     else:
-        span_exporters.append(TempoExporter(config.exporters.tempo, storage, redactor, metrics))
-    if config.exporters.loki is None:
+        span_exporters.append(TempoExporter(exporters.tempo, storage, redactor, metrics, budget=budget))
+    if exporters.loki is None:
         call_exporters.append(PromptLogFileExporter(directory, fsync, redactor, metrics))
     else:
-        call_exporters.append(LokiExporter(config.exporters.loki, storage, redactor, metrics))
+        call_exporters.append(LokiExporter(exporters.loki, storage, redactor, metrics, budget=budget))
     return span_exporters, call_exporters
 
 
@@ -241,8 +247,10 @@ class Service:
         self.telemetry: TelemetryServer | ExpositionFile = (
             ExpositionFile(self.registry, config.storage.directory, self.ready)
             if worker is not None
-            else TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics)
+            else TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics, self._reload_now)
         )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reloading = asyncio.Lock()
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -273,8 +281,20 @@ class Service:
         self.metrics.config_info.labels(*labels).set(1)
         return labels
 
-    async def reload(self) -> bool:
-        """Re-read the config file and the price table; swap the pricing if valid (see the module doc)."""
+    def _reload_now(self, timeout_s: float = 60.0) -> ReloadOutcome:
+        """:meth:`reload` from another thread (``POST /-/reload``), blocking until it is done."""
+        loop = self._loop
+        if loop is None or self._stopping:
+            return ReloadOutcome(errors=("the service is not running",))
+        return asyncio.run_coroutine_threadsafe(self.reload("POST /-/reload"), loop).result(timeout_s)
+
+    async def reload(self, trigger: str = "SIGHUP") -> ReloadOutcome:
+        """Re-read the config file and the price table; swap the pricing if valid (see the module
+        doc). One reload at a time; ``trigger`` is logged."""
+        async with self._reloading:
+            return await self._reload(trigger)
+
+    async def _reload(self, trigger: str) -> ReloadOutcome:
         source = self.config.source
         try:
             new = await asyncio.to_thread(load_config, None if source == DEFAULT_CONFIG_RESOURCE else source)
@@ -284,12 +304,13 @@ class Service:
             enricher = await asyncio.to_thread(build_enricher, merged)
         except ConfigError as error:
             self.metrics.config_reloads.labels("invalid").inc()
-            self._log.error("config_reload_rejected", config=source, errors=str(error).splitlines())
-            return False
+            self._log.error("config_reload_rejected", config=source, trigger=trigger, errors=error.problems)
+            return ReloadOutcome(errors=tuple(error.problems))
         except Exception as error:  # an unreadable file or price table: keep what runs
+            problem = f"{type(error).__name__}: {error}"
             self.metrics.config_reloads.labels("failed").inc()
-            self._log.error("config_reload_failed", config=source, error=f"{type(error).__name__}: {error}")
-            return False
+            self._log.error("config_reload_failed", config=source, trigger=trigger, error=problem)
+            return ReloadOutcome(errors=(problem,))
         restart = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(self.config, name)]
         if dataclasses.replace(new.genai, pricing=self.config.genai.pricing) != self.config.genai:
             restart.append("processors.genai (other than pricing)")
@@ -301,15 +322,17 @@ class Service:
         self._log.info(
             "config_reloaded",
             config=source,
+            trigger=trigger,
             config_sha256=self._config_labels[0],
             prices_version=self._config_labels[1],
             restart_required_for=restart,
         )
-        return True
+        return ReloadOutcome(restart_required_for=tuple(restart))
 
     async def start(self) -> None:
         """Start exporters (recovering their spools, whose contents are sent first), receivers, telemetry."""
         started: list[GrpcReceiver | HttpReceiver] = []
+        self._loop = asyncio.get_running_loop()
         try:
             for exporter in self.spooled:
                 await exporter.start()

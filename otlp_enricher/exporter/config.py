@@ -17,17 +17,21 @@ LokiEncoding = Literal["protobuf", "json"]
 TempoProtocol = Literal["grpc", "http"]
 Compression = Literal["gzip", "none"]
 FsyncMode = Literal["always", "batch", "never"]
+OnFull = Literal["backpressure", "drop_oldest"]
+"""``sending_queue.on_full``: refuse intake (the upstream retries), or drop this exporter's oldest data."""
 
 
 @dataclass(frozen=True, slots=True)
 class PrometheusExporterConfig:
     """``exporters.prometheus``: where ``/metrics``, ``/healthz`` and ``/readyz`` are served;
-    ``auth`` guards ``/metrics`` only (probes stay open)."""
+    ``auth`` guards ``/metrics`` and ``/-/reload`` (probes stay open). ``enable_lifecycle`` turns
+    on ``POST /-/reload``, as Prometheus' ``--web.enable-lifecycle`` does."""
 
     endpoint: Endpoint
     tls: ServerTlsConfig | None = None
     auth: ServerAuthConfig | None = None
     max_connections: int = 0
+    enable_lifecycle: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,18 @@ class RetryConfig:
     multiplier: float = 1.5
     randomization_factor: float = 0.5
     max_elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendingQueueConfig:
+    """``sending_queue`` of an exporter (its spool): what to do when the durable store is full.
+
+    ``backpressure`` refuses intake (UNAVAILABLE + RetryInfo: the upstream keeps and retries the
+    data; both backends wait); ``drop_oldest`` drops this exporter's oldest unsent data instead
+    (counted in ``otlp_enricher_exporter_dropped_total``, logged), so the other backend keeps
+    receiving. See ``exporter/budget.py``."""
+
+    on_full: OnFull = "backpressure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +98,7 @@ class LokiExporterConfig:
     max_streams: int = 1000
     batch: BatchConfig = field(default_factory=BatchConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    sending_queue: SendingQueueConfig = field(default_factory=SendingQueueConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +116,7 @@ class TempoExporterConfig:
     timeout_s: float = 5.0
     strip_content: bool = False
     retry: RetryConfig = field(default_factory=RetryConfig)
+    sending_queue: SendingQueueConfig = field(default_factory=SendingQueueConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +153,7 @@ def exporters_config(node: ConfigNode) -> ExportersConfig:
         tls=server_tls_config(prometheus),
         auth=server_auth_config(prometheus),
         max_connections=prometheus.integer("max_connections", d.max_connections, 0),
+        enable_lifecycle=prometheus.boolean("enable_lifecycle", d.enable_lifecycle),
     )
     prometheus.done()
     loki = _loki(node.child("loki")) if node.has("loki") else None
@@ -154,6 +173,12 @@ def _retry(node: ConfigNode) -> RetryConfig:
     )
     node.done()
     return retry
+
+
+def _sending_queue(node: ConfigNode) -> SendingQueueConfig:
+    queue = SendingQueueConfig(on_full=node.choice("on_full", SendingQueueConfig().on_full, get_args(OnFull)))
+    node.done()
+    return queue
 
 
 def _tls(node: ConfigNode) -> TlsConfig:
@@ -197,6 +222,7 @@ def _loki(node: ConfigNode) -> LokiExporterConfig:
             timeout_s=batch.duration("timeout", b.timeout_s, 0.001),
         ),
         retry=_retry(node.child("retry_on_failure")),
+        sending_queue=_sending_queue(node.child("sending_queue")),
     )
     basic.done()
     auth.done()
@@ -217,6 +243,7 @@ def _tempo(node: ConfigNode) -> TempoExporterConfig:
         timeout_s=node.duration("timeout", d.timeout_s, 0.001),
         strip_content=node.boolean("strip_content", d.strip_content),
         retry=_retry(node.child("retry_on_failure")),
+        sending_queue=_sending_queue(node.child("sending_queue")),
     )
     node.done()
     return config

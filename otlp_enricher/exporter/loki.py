@@ -33,6 +33,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from otlp_enricher._proto import loki_push_pb2
 from otlp_enricher.connector.promptlog import PromptLogLines
+from otlp_enricher.exporter.budget import StorageBudget
 from otlp_enricher.exporter.config import LokiExporterConfig, StorageConfig
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
@@ -60,6 +61,7 @@ class LokiExporter(SpooledExporter):
         redactor: Redactor,
         metrics: Metrics,
         name: str = "loki",
+        budget: StorageBudget | None = None,
     ) -> None:
         self._lines = LokiLines(config, redactor, metrics)
         transport = LokiTransport(config)
@@ -74,6 +76,8 @@ class LokiExporter(SpooledExporter):
             batch.max_bytes,
             batch.timeout_s,
             config.retry,
+            config.sending_queue,
+            budget,
         )
 
     async def accept(self, calls: Sequence[LLMCall]) -> None:

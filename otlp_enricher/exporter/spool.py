@@ -10,9 +10,12 @@ batches in flight: at-least-once, with duplicates bounded by one batch per expor
 
 Frame: ``u32 length | u32 crc32(ts, items, payload) | u64 append time ns | u32 items | payload``
 (little-endian). On open the spool is scanned from the committed position; a torn or corrupt
-frame ends its segment there (the file is truncated to the last good frame). Full policy: an
-append that would take the unsent bytes past ``max_bytes`` raises :class:`SpoolFull` and writes
-nothing, so the receiver can answer "retry later" instead of anyone dropping data.
+frame ends its segment there (the file is truncated to the last good frame). Full policy: the
+spool counts against a :class:`~otlp_enricher.exporter.budget.StorageBudget` (its own
+``max_bytes`` unless it shares one with the other exporters); an append that does not fit raises
+:class:`SpoolFull` and writes nothing, so the receiver can answer "retry later" instead of anyone
+dropping data — unless the budget makes room with :meth:`Spool.drop_oldest` of a spool configured
+to yield (``drop_oldest``): whole unread segments, oldest first, never the one being read or written.
 
 Every syscall goes through a :class:`~otlp_enricher.exporter.fileops.FileOps`, and every failure
 leaves a state the next call can work from (tested by injecting EBADF/ENOSPC/EIO/EROFS at each):
@@ -42,12 +45,14 @@ import contextlib
 import errno
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from otlp_enricher.exporter.budget import StorageBudget, StoreFull
 from otlp_enricher.exporter.fileops import (
     REAL_FILE_OPS,
     FileOps,
@@ -160,13 +165,22 @@ class Spool:
         fsync: str,
         segment_bytes: int = 0,
         ops: FileOps = REAL_FILE_OPS,
+        budget: StorageBudget | None = None,
     ) -> None:
+        """``budget``: shared with other spools (the caller joins this spool to it); by default
+        one of ``max_bytes`` for this spool alone, which refuses when full."""
         self.directory = directory
         self.max_bytes = max_bytes
+        if budget is None:
+            budget = StorageBudget(max_bytes)
+            budget.join(self)
+        self.budget = budget
         self._fsync = fsync
         self._segment_bytes = segment_bytes or min(max(max_bytes // 16, 64 << 10), 16 << 20)
         self._ops = ops
         self._sizes: dict[int, int] = {}
+        self._segment_items: dict[int, int] = {}  # items written to each segment (unsent ones, after open)
+        self._read_lock = threading.Lock()  # read() and drop_oldest() never run at once
         self._fd = -1
         self._commit_fd = -1
         self._segment = 0
@@ -249,6 +263,7 @@ class Spool:
                 self._sizes[segment] = good_end
             records += seg_records
             self.items += seg_items
+            self._segment_items[segment] = seg_items
             self.bytes += good_end - start
         self._segment = max(self._sizes, default=self._committed.segment)
         self._fd = self._open_segment(self._segment)
@@ -321,12 +336,15 @@ class Spool:
         async with self._write_lock:
             if self._closed:
                 raise SpoolFull(f"{self.directory} is closed")
-            if self.bytes + len(frames) > self.max_bytes:
-                raise SpoolFull(f"spool {self.directory.name} is full ({self.bytes} of {self.max_bytes} bytes)")
+            try:
+                await self.budget.reserve(len(frames))
+            except StoreFull as full:
+                raise SpoolFull(f"spool {self.directory.name} cannot take {len(frames)} bytes: {full}") from full
             # The write must finish before the lock is released, even if this request is cancelled
             # (a client deadline): two writer threads on one segment would interleave frames.
-            write = asyncio.ensure_future(asyncio.to_thread(self._write, frames))
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, frames, items))
             cancelled = await _uninterrupted(write)
+            self.budget.release(len(frames))
             error = write.exception()
             if error is None:
                 self.items += items
@@ -349,8 +367,9 @@ class Spool:
             raise SpoolUnavailable(self._failed("fsync", failure, "write")) from failure
         self._healed("write")
 
-    def _write(self, frames: bytes) -> None:
-        """Write ``frames`` at the end of the open segment (rotating first when due); in a thread."""
+    def _write(self, frames: bytes, items: int) -> None:
+        """Write ``frames`` (``items`` items) at the end of the open segment (rotating first when
+        due); in a thread."""
         size = self._sizes[self._segment]
         if self._tainted or (size and size + len(frames) > self._segment_bytes):
             self._rotate()
@@ -365,6 +384,7 @@ class Spool:
                 self._tainted = True  # … or never write to this segment again
             raise StorageError("write", error) from error
         self._sizes[self._segment] = size + len(frames)
+        self._segment_items[self._segment] = self._segment_items.get(self._segment, 0) + items
 
     def _rotate(self) -> None:
         """Close the open segment (fsynced, unless tainted) and open the next; on failure nothing
@@ -492,6 +512,10 @@ class Spool:
     def read(self, max_records: int, max_bytes: int) -> ReadBatch:
         """Up to ``max_records`` unread records (at least one when any, even past ``max_bytes``);
         raises :class:`StorageError` when the segment cannot be read (the read position is kept)."""
+        with self._read_lock:
+            return self._read_locked(max_records, max_bytes)
+
+    def _read_locked(self, max_records: int, max_bytes: int) -> ReadBatch:
         records: list[Record] = []
         position, taken = self._read, 0
         while len(records) < max_records:
@@ -574,6 +598,7 @@ class Spool:
         doomed = self._doomed | {seg for seg in list(self._sizes) if seg < target.segment}
         for segment in sorted(doomed):
             self._sizes.pop(segment, None)
+            self._segment_items.pop(segment, None)
             try:
                 self._ops.unlink(str(self._path(segment)))
             except FileNotFoundError:
@@ -584,6 +609,36 @@ class Spool:
                     self.on_error(StorageError("unlink", error))
                 continue
             self._doomed.discard(segment)
+
+    async def drop_oldest(self) -> tuple[int, int] | None:
+        """Give up the oldest whole segment nobody reads or writes (unsent, so its items are lost,
+        which the caller counts); (items, bytes) dropped, or ``None`` when no segment qualifies."""
+        dropped = await asyncio.to_thread(self._drop_oldest)
+        if dropped is not None:
+            self.items -= dropped[0]
+            self.bytes -= dropped[1]
+        return dropped
+
+    def _drop_oldest(self) -> tuple[int, int] | None:
+        with self._read_lock:  # no read in progress: every segment after the read one is unread
+            if self._closed:  # what a closed spool holds is the next start's to send
+                return None
+            open_segment = self._segment  # a writer may rotate meanwhile; older ones are closed
+            closed = [seg for seg in list(self._sizes) if self._read.segment < seg < open_segment]
+            if not closed:
+                return None
+            segment = min(closed)
+            size = self._sizes.pop(segment)
+            items = self._segment_items.pop(segment, 0)
+        try:
+            self._ops.unlink(str(self._path(segment)))
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # retried by the next commit; a restart may then replay it
+            self._doomed.add(segment)
+            if self.on_error is not None:
+                self.on_error(StorageError("unlink", error))
+        return items, size
 
     def rewind(self) -> None:
         """Read again from the delivered position (after a batch was abandoned at shutdown)."""
@@ -600,8 +655,9 @@ class Spool:
             return None
         if self._oldest_ns is None:
             position = self._delivered
-            if position.offset >= self._sizes.get(position.segment, 0):
-                position = Position(position.segment + 1, 0)
+            if position.offset >= self._sizes.get(position.segment, 0):  # the next segment left
+                later = [seg for seg in list(self._sizes) if seg > position.segment]
+                position = Position(min(later, default=position.segment + 1), 0)
             try:
                 fd = self._ops.open(str(self._path(position.segment)), os.O_RDONLY)
                 try:

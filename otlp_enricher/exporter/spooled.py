@@ -5,6 +5,12 @@ before anything new; ``_append`` is the receiver-facing intake that maps a full 
 :class:`~otlp_enricher.pipeline.Backpressure`; ``shutdown`` stops intake, lets the sender drain
 until the deadline and leaves the rest in the spool for the next start.
 
+The spools of all exporters share one byte budget (:mod:`otlp_enricher.exporter.budget`, the
+accept rule): a lagging backend's spool borrows the others' unused share, and with
+``sending_queue.on_full: drop_oldest`` gives up its oldest data rather than refuse intake; each
+drop is counted (``otlp_enricher_exporter_dropped_total``) and logged once per episode
+(``spool_dropping_oldest``, then ``spool_dropping_ended`` with the episode's total).
+
 A storage fault (disk full, read-only, I/O error) is a state, not a crash: intake answers
 ``Backpressure`` (UNAVAILABLE + RetryInfo upstream) while the sender goes on delivering and
 deleting delivered segments, so space comes back by itself; :attr:`SpooledExporter.problem` feeds
@@ -18,7 +24,8 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from otlp_enricher.exporter.config import RetryConfig, StorageConfig
+from otlp_enricher.exporter.budget import StorageBudget
+from otlp_enricher.exporter.config import RetryConfig, SendingQueueConfig, StorageConfig
 from otlp_enricher.exporter.deadletter import DeadLetterFile
 from otlp_enricher.exporter.fileops import REAL_FILE_OPS, FileOps, StorageError
 from otlp_enricher.exporter.sender import Sender, SenderSettings, Transport
@@ -32,6 +39,8 @@ FULL_RETRY_AFTER_S = 2.0
 STORAGE_RETRY_AFTER_S = 5.0
 """… and when the storage refused the write (disk full, read-only): space takes longer to come back."""
 CLOSED_RETRY_AFTER_S = 5.0
+IN_FLIGHT_SHARE = 8
+"""A sender's batch holds at most 1/``IN_FLIGHT_SHARE`` of the store's budget."""
 
 
 class SpooledExporter:
@@ -48,15 +57,28 @@ class SpooledExporter:
         max_bytes: int,
         linger_s: float,
         retry: RetryConfig,
+        queue: SendingQueueConfig,
+        budget: StorageBudget | None = None,
         ops: FileOps = REAL_FILE_OPS,
     ) -> None:
+        """``budget``: the byte budget shared with the other exporters (by default one of
+        ``storage.max_spool_bytes`` for this exporter alone)."""
         self.name = name
         self._signal = signal
-        self.spool = Spool(storage.directory / "spool" / name, storage.max_spool_bytes, storage.fsync, ops=ops)
+        if budget is None:
+            budget = StorageBudget(storage.max_spool_bytes)
+        self.spool = Spool(
+            storage.directory / "spool" / name, storage.max_spool_bytes, storage.fsync, ops=ops, budget=budget
+        )
+        budget.join(self.spool, queue.on_full, self._dropped, self._dropping_ended)
+        self._dropped_counter = metrics.exporter_dropped.labels(name, signal)  # 0 from the start, for increase()
+        self._dropped_items = 0
         self.dead_letters = DeadLetterFile(
             storage.directory / "deadletter" / f"{name}.jsonl", storage.max_dead_letter_bytes, ops
         )
-        settings = SenderSettings(max_records, max_bytes, linger_s, retry)
+        # a batch in flight cannot be dropped: keep it a small part of the store, so a drop_oldest
+        # spool always has unread segments to give up (a 3 MiB Tempo batch in a 2 MiB store has not)
+        settings = SenderSettings(max_records, min(max_bytes, budget.max_bytes // IN_FLIGHT_SHARE), linger_s, retry)
         self._sender = Sender(name, signal, self.spool, transport, self.dead_letters, settings, metrics)
         self._metrics = metrics
         self._open = False
@@ -66,6 +88,23 @@ class SpooledExporter:
         self.spool.on_error = self._storage_error
         self.spool.on_change = self._storage_changed
         self.dead_letters.on_drop = self._dead_letters_dropped
+
+    def _dropped(self, items: int, size: int) -> None:
+        self._dropped_counter.inc(items)
+        if not self._dropped_items:
+            self._log.warning(
+                "spool_dropping_oldest",
+                exporter=self.name,
+                items=items,
+                bytes=size,
+                max_bytes=self.spool.budget.max_bytes,
+                counted_in="otlp_enricher_exporter_dropped_total",
+            )
+        self._dropped_items += items
+
+    def _dropping_ended(self) -> None:
+        self._log.info("spool_dropping_ended", exporter=self.name, dropped_items=self._dropped_items)
+        self._dropped_items = 0
 
     def _storage_error(self, error: StorageError) -> None:
         self._metrics.storage_errors.labels(self.name, error.op, error.errno_name).inc()

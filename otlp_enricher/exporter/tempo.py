@@ -32,6 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otlp_enricher.connector.spans import SpanEditor
 from otlp_enricher.dataplane import split
+from otlp_enricher.exporter.budget import StorageBudget
 from otlp_enricher.exporter.config import StorageConfig, TempoExporterConfig
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
@@ -66,11 +67,24 @@ class TempoExporter(SpooledExporter):
         redactor: Redactor,
         metrics: Metrics,
         name: str = "tempo",
+        budget: StorageBudget | None = None,
     ) -> None:
         transport: TempoGrpcTransport | TempoHttpTransport = (
             TempoHttpTransport(config) if config.protocol == "http" else TempoGrpcTransport(config)
         )
-        super().__init__(name, "spans", storage, transport, metrics, 10_000, MAX_REQUEST_BYTES, 0.0, config.retry)
+        super().__init__(
+            name,
+            "spans",
+            storage,
+            transport,
+            metrics,
+            10_000,
+            MAX_REQUEST_BYTES,
+            0.0,
+            config.retry,
+            config.sending_queue,
+            budget,
+        )
         self._editor = SpanEditor(redactor, config.strip_content)
         self._metrics = metrics
         self.forwarded_raw = 0

@@ -346,7 +346,7 @@ def _sidecar() -> list[Panel]:
             8,
         ),
         _series(
-            "Exporter items per second: sent, failed, dead-lettered",
+            "Exporter items per second: sent, failed, dead-lettered, dropped",
             "short",
             [
                 Query(f"sum by (exporter) (rate(otlp_enricher_exporter_sent_total[{RATE}]))", "{{exporter}} sent"),
@@ -356,6 +356,10 @@ def _sidecar() -> list[Panel]:
                 Query(
                     f"sum by (exporter) (rate(otlp_enricher_exporter_dead_lettered_total[{RATE}]))",
                     "{{exporter}} dead-lettered",
+                ),
+                Query(
+                    f"sum by (exporter) (rate(otlp_enricher_exporter_dropped_total[{RATE}]))",
+                    "{{exporter}} dropped (on_full: drop_oldest)",
                 ),
             ],
         ),

@@ -280,6 +280,15 @@ def _sidecar_alerts(config: Config) -> list[Rule]:
         ),
         alert_rule(
             config,
+            "OtlpEnricherSpoolDropping",
+            "sum by (instance, exporter, signal) (increase(otlp_enricher_exporter_dropped_total[15m])) > 0",
+            "ticket",
+            f"The {by_exporter} spool of {{{{ $labels.instance }}}} drops its oldest data",
+            '{{ $value | printf "%.0f" }} {{ $labels.signal }} items were dropped unsent in 15m'
+            " (sending_queue.on_full: drop_oldest): the store is full while the backend lags.",
+        ),
+        alert_rule(
+            config,
             "OtlpEnricherBacklogOld",
             "max by (instance, exporter) (otlp_enricher_spool_oldest_unsent_age_seconds)"
             f" > {number(alerts.oldest_unsent_age_s)}",

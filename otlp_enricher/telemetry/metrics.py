@@ -264,6 +264,12 @@ class Metrics:
             exporter,
             registry=registry,
         )
+        self.exporter_dropped = Counter(
+            "otlp_enricher_exporter_dropped_total",
+            "Items dropped unsent from a spool to make room (sending_queue.on_full: drop_oldest).",
+            exporter,
+            registry=registry,
+        )
         self.spool_items = Gauge(
             "otlp_enricher_spool_items", "Items spooled and not yet sent.", ("exporter",), registry=registry
         )

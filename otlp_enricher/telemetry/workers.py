@@ -29,8 +29,11 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from otlp_enricher.config import load_config
+from otlp_enricher.confignode import ConfigError
 from otlp_enricher.storage_files import make_private_dir, write_private
 from otlp_enricher.telemetry.logging import get_logger
+from otlp_enricher.telemetry.server import ReloadOutcome
 
 EXPOSITION_FILE = "metrics.om"
 READY_FILE = "ready"
@@ -195,6 +198,17 @@ class Supervisor:
         for worker in self._workers:
             if worker is not None and worker.poll() is None:
                 worker.send_signal(signum)
+
+    def reload(self) -> ReloadOutcome:
+        """``POST /-/reload``: validate the config file here, then SIGHUP every worker (each reloads
+        it as on SIGHUP and logs the result); an invalid file is answered with its problems."""
+        try:
+            load_config(self._config_path)
+        except ConfigError as error:
+            self._log.error("config_reload_rejected", config=self._config_path, errors=error.problems)
+            return ReloadOutcome(errors=tuple(error.problems))
+        self.signal(signal.SIGHUP)
+        return ReloadOutcome()
 
     async def stop(self) -> None:
         """SIGTERM every worker; one that is still running past its own deadline is killed."""

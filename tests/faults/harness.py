@@ -29,11 +29,20 @@ import grpc
 from otlp_enricher.config import Config
 from otlp_enricher.exporter.fileops import FileOps
 from otlp_enricher.service import Service
+from tests.peers.fake_loki import FakeLoki
+from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import mixed_request, span_keys
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
+"""How long the outage tests keep a backend down (the issue's scenario is a minute: set 60)."""
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def loki_span_ids(loki: FakeLoki) -> set[str]:
+    """Span ids of the LLM calls whose prompt-log line Loki holds."""
+    return {entry.metadata.get("span_id", "") for entry in loki.entries.values()}
 
 
 @dataclass
@@ -75,6 +84,17 @@ class Upstream:
                 self.acked_llm_span_ids |= llm_ids
             return True
         return False
+
+    def acked(self) -> tuple[set[tuple[bytes, bytes]], set[str]]:
+        """A copy of what was acknowledged so far: (trace id, span id) of every span, LLM span ids."""
+        with self.lock:
+            return set(self.acked_spans), set(self.acked_llm_span_ids)
+
+    def assert_delivered(self, loki: FakeLoki, tempo: FakeTempo, timeout_s: float = 60.0) -> None:
+        """Wait until Tempo holds every acknowledged span and Loki every acknowledged call's line."""
+        spans, llm = self.acked()
+        assert tempo.wait_until(lambda peer: spans <= peer.spans.keys(), timeout_s), "spans missing in Tempo"
+        assert loki.wait_until(lambda peer: llm <= loki_span_ids(peer), timeout_s), "lines missing in Loki"
 
     def close(self) -> None:
         """Close the channel."""

@@ -7,19 +7,17 @@ Runs ``OUTAGE_S`` seconds (``OTLP_ENRICHER_OUTAGE_S``, default 5; 60 for the iss
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from otlp_enricher.exporter.deadletter import read_dead_letters
-from tests.faults.harness import InProcess, Load, Upstream
+from tests.faults.harness import OUTAGE_S, InProcess, Load, Upstream
 from tests.peers.fake_loki import FakeLoki, StoredEntry
 from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import make_config
 
-OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
 LIMIT = 64 << 10
 
 

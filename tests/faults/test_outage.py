@@ -8,7 +8,6 @@ like the Collector's otlp exporter.
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 from pathlib import Path
@@ -18,16 +17,10 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from otlp_enricher.exporter.deadletter import read_dead_letters
-from tests.faults.harness import EXPORT, InProcess, Load, Upstream
+from tests.faults.harness import EXPORT, OUTAGE_S, InProcess, Load, Upstream
 from tests.peers.fake_loki import FakeLoki, Fault
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import SECRETS, make_config, mixed_request
-
-OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
-
-
-def _loki_span_ids(loki: FakeLoki) -> set[str]:
-    return {entry.metadata.get("span_id") for entry in loki.entries.values()}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -60,9 +53,7 @@ def test_backends_refusing_then_recovering_lose_nothing(tmp_path: Path, peers: t
         assert load.wait_acked(during + 50)
     finally:
         load.finish()
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
-    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 60)
+    upstream.assert_delivered(loki, tempo, 60)
     refused = sum(
         registry.get_sample_value("otlp_enricher_exporter_enqueue_failed_total", {"exporter": e, "signal": s}) or 0
         for e, s in (("loki", "log_lines"), ("tempo", "spans"))
@@ -75,7 +66,8 @@ def test_backends_refusing_then_recovering_lose_nothing(tmp_path: Path, peers: t
     assert not read_dead_letters(tmp_path / "deadletter" / "tempo.jsonl")
     p50, p99 = statistics.median(upstream.latencies_s), _percentile(upstream.latencies_s, 0.99)
     print(
-        f"\noutage {OUTAGE_S:g}s: {load.acked()} requests ({len(acked_spans)} spans, {len(acked_llm)} LLM) acked; "
+        f"\noutage {OUTAGE_S:g}s: {load.acked()} requests ({len(upstream.acked_spans)} spans, "
+        f"{len(upstream.acked_llm_span_ids)} LLM) acked; "
         f"ack p50 {p50 * 1000:.1f} ms p99 {p99 * 1000:.1f} ms max {max(upstream.latencies_s) * 1000:.1f} ms; "
         f"tempo duplicates {tempo.duplicates}, loki duplicates {loki.duplicates}"
     )
@@ -109,9 +101,7 @@ def test_a_full_spool_pushes_back_with_retry_info_and_loses_nothing(
         assert load.wait_acked(during + 30, 60)
     finally:
         load.finish()
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
-    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 60)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 60)
+    upstream.assert_delivered(loki, tempo, 60)
     metrics = sidecar.service.registry
     refused = metrics.get_sample_value(
         "otlp_enricher_exporter_enqueue_failed_total", {"exporter": "tempo", "signal": "spans"}

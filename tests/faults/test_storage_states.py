@@ -40,10 +40,6 @@ def _sample(sidecar: InProcess, name: str, labels: dict[str, str]) -> float:
     return sidecar.service.registry.get_sample_value(name, labels) or 0.0
 
 
-def _loki_span_ids(loki: FakeLoki) -> set[str]:
-    return {entry.metadata["span_id"] for entry in loki.entries.values()}
-
-
 def _refusal(target: str) -> grpc.RpcError:
     with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as refused:
         channel.unary_unary(EXPORT)(mixed_request(1, 2, seed=987_654).SerializeToString(), timeout=5)
@@ -87,9 +83,7 @@ def test_a_full_disk_refuses_retryably_reports_not_ready_and_recovers(
         assert load.wait_acked(before + 20)
     finally:
         load.finish()
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
-    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 30)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 30)
+    upstream.assert_delivered(loki, tempo, 30)
     assert _sample(sidecar, "otlp_enricher_storage_writable", writable) == 1
     errors = _sample(
         sidecar, "otlp_enricher_storage_errors_total", {"exporter": "tempo", "operation": "write", "errno": "ENOSPC"}
@@ -127,8 +121,6 @@ def test_a_read_only_disk_is_not_ready_and_shutdown_keeps_its_deadline(
     took_s = sidecar.stop()
     assert took_s < config.service.shutdown_timeout_s + 1.0
     again = InProcess(config)  # the disk is writable again (the real file layer)
-    acked_spans, acked_llm = set(upstream.acked_spans), set(upstream.acked_llm_span_ids)
-    assert tempo.wait_until(lambda p: acked_spans <= p.spans.keys(), 30)
-    assert loki.wait_until(lambda p: acked_llm <= _loki_span_ids(p), 30)
+    upstream.assert_delivered(loki, tempo, 30)
     again.stop()
     assert set(upstream.codes) == {"OK", "UNAVAILABLE"}, upstream.codes

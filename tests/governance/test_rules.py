@@ -35,6 +35,7 @@ ALERT_KINDS = {
     "OtlpEnricherExportFailing",
     "OtlpEnricherSpoolFilling",
     "OtlpEnricherSpoolFull",
+    "OtlpEnricherSpoolDropping",
     "OtlpEnricherBacklogOld",
     "OtlpEnricherDeadLetters",
     "OtlpEnricherSpansRejected",

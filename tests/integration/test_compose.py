@@ -51,6 +51,7 @@ ENRICHER_METRICS = {
     "otlp_enricher_exporter_send_failed_total",
     "otlp_enricher_exporter_dead_lettered_total",
     "otlp_enricher_exporter_enqueue_failed_total",
+    "otlp_enricher_exporter_dropped_total",
     "otlp_enricher_spool_bytes",
     "otlp_enricher_spool_oldest_unsent_age_seconds",
     "otlp_enricher_label_values_folded_total",

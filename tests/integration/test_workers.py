@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import grpc
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -111,3 +113,33 @@ def test_worker_port_step_gives_each_worker_its_own_ports(tmp_path: Path) -> Non
         wait_until(lambda: summed() == spans, timeout_s=15, what=f"{spans} spans in the summed /metrics")
         for index in range(2):
             assert (sidecar.storage / f"worker-{index}" / "spans.jsonl").read_bytes().count(b"\n") == len(requests)
+
+
+def test_post_reload_on_the_supervisor_reloads_every_worker(tmp_path: Path) -> None:
+    """With ``service.workers: 2`` ``POST /-/reload`` is answered by the supervisor: a valid file is
+    sent to both workers as SIGHUP (each counts one reload); an invalid one is answered 500 with its
+    problem and no worker is signalled."""
+    extra = {"service": {"workers": 2}, "exporters": {"prometheus": {"enable_lifecycle": True}}}
+    with run_sidecar(tmp_path, extra) as sidecar:
+        url = f"http://{sidecar.metrics}/-/reload"
+
+        def reloads(result: str = "ok") -> float:
+            return _sample(sidecar.metrics_text(), "otlp_enricher_config_reloads_total", {"result": result})
+
+        def post() -> int:
+            with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b""), timeout=30) as answer:
+                return int(answer.status)
+
+        assert post() == 200
+        wait_until(lambda: reloads() == 2, timeout_s=15, what="one reload counted by each worker")
+        config = tmp_path / "otlp-enricher.yaml"
+        valid = config.read_text()
+        config.write_text(valid + "\nextra_section: {}\n")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post()
+        assert refused.value.code == 500
+        assert "extra_section: unknown key" in refused.value.read().decode()
+        config.write_text(valid)
+        assert post() == 200
+        wait_until(lambda: reloads() == 4, timeout_s=15, what="the second valid reload in each worker")
+        assert reloads("invalid") == 0  # the invalid file never reached a worker
