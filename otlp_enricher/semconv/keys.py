@@ -341,7 +341,8 @@ MARKER_KEYS = frozenset(
 # A span from one of these with an ``<operation> <model>`` name is a call even with no attributes
 # (OpenLIT's Anthropic error spans: name ``chat <model>``, status ERROR, an exception event only).
 LLM_SCOPE_PREFIXES: tuple[str, ...] = (
-    "openlit.otel.tracing",
+    "openlit.instrumentation.",  # OpenLIT 1.40+: one scope per library (openlit.instrumentation.anthropic)
+    "openlit.otel.tracing",  # OpenLIT before 1.40: one scope for all
     "com.anthropic.sdk",
     "opentelemetry.instrumentation.openai",
     "opentelemetry.instrumentation.anthropic",

@@ -34,6 +34,11 @@ def extract(
     return None if native is None else extractor.extract(native, resource, scope, "svc", scope_version)
 
 
+# OpenLIT's scope: one per library since 1.40 (recorded: tests/fixtures/recorded/openlit-*.jsonl),
+# one for every library before.
+OPENLIT_SCOPES = ("openlit.instrumentation.anthropic", "openlit.otel.tracing")
+
+
 # --- item 1: recognition --------------------------------------------------------------------
 
 
@@ -62,11 +67,12 @@ def test_litellm_call_types_are_calls(operation: str, expected: str) -> None:
     assert call is not None and call.operation == expected
 
 
-def test_openlit_error_span_with_no_gen_ai_attributes_is_a_failed_call() -> None:
+@pytest.mark.parametrize("scope", OPENLIT_SCOPES)
+def test_openlit_error_span_with_no_gen_ai_attributes_is_a_failed_call(scope: str) -> None:
     """OpenLIT's Anthropic error span: name ``chat <model>``, status ERROR, an exception event only."""
     call = extract(
         {},
-        scope="openlit.otel.tracing",
+        scope=scope,
         name="chat claude-sonnet-4-5",
         error=True,
         status_message="Error code: 429",
@@ -229,12 +235,14 @@ def anthropic_cached(scope: str, **kw: Any) -> Tokens:
     return call.tokens
 
 
-def test_openlit_anthropic_input_excludes_the_cache() -> None:
+@pytest.mark.parametrize("scope", OPENLIT_SCOPES)
+def test_openlit_anthropic_input_excludes_the_cache(scope: str) -> None:
     """6 000 uncached + 1 024 cached: the guess (input < cache) kept 6 000; the table adds the cache."""
-    assert anthropic_cached("openlit.otel.tracing").input == 6_000 + 1_024
+    assert anthropic_cached(scope).input == 6_000 + 1_024
 
 
-def test_openlit_openai_input_already_includes_the_cache() -> None:
+@pytest.mark.parametrize("scope", ["openlit.instrumentation.openai", "openlit.otel.tracing"])
+def test_openlit_openai_input_already_includes_the_cache(scope: str) -> None:
     """OpenLIT forwards OpenAI's prompt_tokens, which include cached tokens: nothing is added."""
     call = extract(
         {
@@ -245,7 +253,7 @@ def test_openlit_openai_input_already_includes_the_cache() -> None:
             "gen_ai.usage.output_tokens": 100,
             "gen_ai.usage.cache_read.input_tokens": 1_024,
         },
-        scope="openlit.otel.tracing",
+        scope=scope,
     )
     assert call is not None and call.tokens is not None and call.tokens.input == 6_000
 
