@@ -8,6 +8,9 @@ Usage objects are written here exactly as the real APIs send them:
 
 * OpenAI chat completions: ``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens`` and
   ``completion_tokens`` *includes* ``completion_tokens_details.reasoning_tokens``.
+* OpenAI responses (the ``openai-responses-*`` scenarios, played on ``/v1/responses``): ``input_tokens``
+  *includes* ``input_tokens_details.cached_tokens``, ``output_tokens`` *includes*
+  ``output_tokens_details.reasoning_tokens``.
 * Anthropic messages: ``input_tokens`` *excludes* both ``cache_read_input_tokens`` and
   ``cache_creation_input_tokens``; ``cache_creation`` splits the cache writes by TTL;
   ``output_tokens`` includes ``output_tokens_details.thinking_tokens``.
@@ -88,6 +91,17 @@ def anthropic_usage(
     if thinking is not None:
         usage["output_tokens_details"] = {"thinking_tokens": thinking}
     return usage
+
+
+def responses_usage(*, input: int, output: int, cached: int = 0, reasoning: int = 0) -> JsonObject:
+    """An OpenAI Responses API ``usage`` object; ``input`` includes ``cached``, ``output`` includes ``reasoning``."""
+    return {
+        "input_tokens": input,
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input + output,
+    }
 
 
 @dataclass(frozen=True)
@@ -197,6 +211,32 @@ SCENARIOS: Final[Mapping[str, Scenario]] = {
                 status=400,
                 error_type="invalid_request_error",
                 message="prompt is too long: 215873 tokens > 200000 maximum",
+            ),
+        ),
+        # --- issue 8: OpenAI Responses API (usage in its own shape: see responses_usage) ---
+        Scenario(
+            name="openai-responses-cached-tool",
+            provider="openai",
+            tool_call=ToolCall("call_fake_weather_02", "get_weather", _WEATHER_ARGS),
+            usage=responses_usage(input=3105, output=38, cached=2304),
+        ),
+        Scenario(
+            name="openai-responses-reasoning-stream",
+            provider="openai",
+            thinking="Six times seven is forty-two.",
+            text="Six times seven is 42.",
+            usage=responses_usage(input=245, output=932, reasoning=768),
+        ),
+        Scenario(
+            name="openai-responses-rate-limit",
+            provider="openai",
+            error=ErrorReply(
+                status=429,
+                error_type="requests",
+                code="rate_limit_exceeded",
+                message="Rate limit reached for o4-mini in organization org-fake on requests per min (RPM): "
+                "Limit 500, Used 500, Requested 1. Please try again in 120ms.",
+                retry_after_s=1,
             ),
         ),
     )

@@ -1,10 +1,10 @@
 """The fake provider's HTTP server and its log of every response it sent.
 
-``FakeProvider`` serves OpenAI ``POST /v1/chat/completions`` and Anthropic ``POST /v1/messages`` on
-127.0.0.1 and a free port, from a daemon thread. Each request plays one scenario (see ``scenarios``),
-and each response is logged as a :class:`SentResponse` whose ``usage`` is read back from the bytes that
-were sent. A response's entry is in the log before its client can have read the whole response, so a
-client that has finished its calls can read the log at once.
+``FakeProvider`` serves OpenAI ``POST /v1/chat/completions`` and ``POST /v1/responses`` and Anthropic
+``POST /v1/messages`` on 127.0.0.1 and a free port, from a daemon thread. Each request plays one
+scenario (see ``scenarios``), and each response is logged as a :class:`SentResponse` whose ``usage``
+is read back from the bytes that were sent. A response's entry is in the log before its client can
+have read the whole response, so a client that has finished its calls can read the log at once.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Final
 
-from . import anthropic_api, openai_api
+from . import anthropic_api, openai_api, responses_api
 from .scenarios import (
     SCENARIO_HEADER,
     SCENARIOS,
@@ -34,7 +34,13 @@ from .wire import DONE, Reply, encode_json
 _POLL_INTERVAL_S: Final = 0.05
 """How often the serving thread looks for ``shutdown``: the worst-case shutdown delay."""
 
-_ROUTES: Final[dict[str, Provider]] = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+_ROUTES: Final[dict[str, Provider]] = {
+    "/v1/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+    "/v1/responses": "openai",  # issue 8: the OpenAI Responses API
+}
+# Routes whose replies another module than the provider's own (openai_api / anthropic_api) shapes.
+_APIS: Final[dict[str, ModuleType]] = {"/v1/responses": responses_api}
 
 UsageReader = Callable[[JsonObject | Sequence[JsonObject | str]], tuple[object, list[object] | None]]
 """Reads the usage back from a sent body or from the data of every sent event."""
@@ -165,7 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         """Answer a chat-completions or messages request."""
-        provider = _ROUTES.get(self.path.split("?", 1)[0])
+        route = self.path.split("?", 1)[0]
+        provider = _ROUTES.get(route)
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
         if provider is None:
@@ -180,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         scenario = self._scenario(provider, streaming=request.get("stream") is True)
         seq = self.server.provider._next_seq()
-        api = openai_api if provider == "openai" else anthropic_api
+        api = _APIS.get(route) or (openai_api if provider == "openai" else anthropic_api)
         reply = api.build_reply(scenario, request, seq)
         model = request.get("model")
         self._send(reply, api.usage_as_sent, scenario.name, provider, model if isinstance(model, str) else None, seq)

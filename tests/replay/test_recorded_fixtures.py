@@ -40,6 +40,8 @@ FIXTURES = {
     "anthropic-sdk": "anthropic-sdk.jsonl",
     "openlit-openai": "openlit-openai.jsonl",
     "openlit-anthropic": "openlit-anthropic.jsonl",
+    "openinference-openai-responses": "openinference-openai-responses.jsonl",
+    "traceloop-openai-responses": "traceloop-openai-responses.jsonl",
 }
 
 # Published list prices, USD per million tokens: input, cached input, 5-minute cache write,
@@ -50,6 +52,8 @@ PRICES = {
     "o3-mini-2025-01-31": (1.10, 0.55, 1.10, 1.10, 4.40),
     "claude-sonnet-4-5-20250929": (3.00, 0.30, 3.75, 6.00, 15.00),
     "claude-haiku-4-5-20251001": (1.00, 0.10, 1.25, 2.00, 5.00),
+    "gpt-4.1-2025-04-14": (2.00, 0.50, 2.00, 2.00, 8.00),
+    "o4-mini-2025-04-16": (1.10, 0.275, 1.10, 1.10, 4.40),
 }
 
 # What each library is known not to record (shared/reference/instrumentations.md).
@@ -63,6 +67,8 @@ GAPS: dict[str, set[str]] = {
     "anthropic-sdk": {"no_error_message"},
     "openlit-openai": {"no_reasoning"},
     "openlit-anthropic": {"no_reasoning", "no_1h_split"},
+    "openinference-openai-responses": set(),
+    "traceloop-openai-responses": set(),
 }
 # Set-ups that trace every call twice: the scope whose copy counts, its gaps, whether it records TTFT.
 DOUBLED: dict[str, tuple[str, set[str], bool]] = {
@@ -75,12 +81,20 @@ RECORDS_TTFT = {
     "traceloop-openai",
     "openlit-openai",
     "openlit-anthropic",
+    "openinference-openai-responses",
 }
 
 
 def provider_tokens(entry: dict[str, Any]) -> Tokens:
     """Normalised tokens from the raw usage the provider sent."""
     usage = entry["usage"]
+    if entry["path"] == "/v1/responses":  # input includes cached, output includes reasoning
+        return Tokens(
+            input=usage["input_tokens"],
+            output=usage["output_tokens"],
+            cache_read=usage["input_tokens_details"]["cached_tokens"],
+            reasoning=usage["output_tokens_details"]["reasoning_tokens"],
+        )
     if entry["provider"] == "openai":
         return Tokens(
             input=usage["prompt_tokens"],
