@@ -42,6 +42,7 @@ FIXTURES = {
     "openlit-anthropic": "openlit-anthropic.jsonl",
     "openinference-openai-responses": "openinference-openai-responses.jsonl",
     "traceloop-openai-responses": "traceloop-openai-responses.jsonl",
+    "litellm": "litellm.jsonl",
 }
 
 # Published list prices, USD per million tokens: input, cached input, 5-minute cache write,
@@ -54,6 +55,7 @@ PRICES = {
     "claude-haiku-4-5-20251001": (1.00, 0.10, 1.25, 2.00, 5.00),
     "gpt-4.1-2025-04-14": (2.00, 0.50, 2.00, 2.00, 8.00),
     "o4-mini-2025-04-16": (1.10, 0.275, 1.10, 1.10, 4.40),
+    "gpt-4o-mini": (0.15, 0.075, 0.15, 0.15, 0.60),  # the alias, as LiteLLM's streams name it
 }
 
 # What each library is known not to record (shared/reference/instrumentations.md).
@@ -69,6 +71,7 @@ GAPS: dict[str, set[str]] = {
     "openlit-anthropic": {"no_reasoning", "no_1h_split"},
     "openinference-openai-responses": set(),
     "traceloop-openai-responses": set(),
+    "litellm": {"stream_model_undated"},
 }
 # Set-ups that trace every call twice: the scope whose copy counts, its gaps, whether it records TTFT.
 DOUBLED: dict[str, tuple[str, set[str], bool]] = {
@@ -126,6 +129,13 @@ def with_gaps(tokens: Tokens, gaps: set[str], streaming: bool) -> Tokens:
     if "stream_output_plus_one" in gaps and streaming:
         tokens = replace(tokens, output=tokens.output + 1)
     return tokens
+
+
+def expected_model(entry: dict[str, Any], gaps: set[str]) -> str:
+    """The response model a library that drops ``gaps`` names: LiteLLM's streams keep the requested alias."""
+    if "stream_model_undated" in gaps and entry["streaming"]:
+        return str(entry["requested_model"])
+    return str(entry["response_model"])
 
 
 def published_cost(model: str, tokens: Tokens) -> float:
@@ -232,7 +242,7 @@ def assert_counted_once(
             ), entry["scenario"]
             continue
         expected = with_gaps(provider_tokens(entry), gaps, entry["streaming"])
-        expected_cost = published_cost(entry["response_model"], expected)
+        expected_cost = published_cost(expected_model(entry, gaps), expected)
         by_type = {
             "input": expected.input,
             "output": expected.output,
@@ -242,7 +252,7 @@ def assert_counted_once(
         }
         tokens.update(by_type)
         cost += expected_cost
-        assert line["status"] == "ok" and line["model"] == entry["response_model"], entry["scenario"]
+        assert line["status"] == "ok" and line["model"] == expected_model(entry, gaps), entry["scenario"]
         assert line["tokens"] == {**by_type, "cache_write_1h": expected.cache_write_1h}, entry["scenario"]
         assert line["cost_usd"] == pytest.approx(expected_cost, rel=1e-9, abs=1e-12), entry["scenario"]
         if not entry["streaming"]:
@@ -282,11 +292,12 @@ def test_replayed_tokens_costs_errors_and_ttft_match_the_provider(fixture: str, 
             assert call.request_model == entry["requested_model"] or call.model == entry["requested_model"]
             continue
         assert call.status == "ok"
-        assert call.model == entry["response_model"]
+        assert call.model == expected_model(entry, gaps)
         expected = with_gaps(provider_tokens(entry), gaps, entry["streaming"])
         assert call.tokens == expected, entry["scenario"]
         assert call.cost_source == "price_table"
-        assert call.cost_usd == pytest.approx(published_cost(entry["response_model"], expected), rel=1e-9, abs=1e-12)
+        expected_cost = published_cost(expected_model(entry, gaps), expected)
+        assert call.cost_usd == pytest.approx(expected_cost, rel=1e-9, abs=1e-12)
         if entry["streaming"] and fixture in RECORDS_TTFT:
             assert call.ttft_s is not None and 0 < call.ttft_s <= call.duration_s
         elif not entry["streaming"]:
@@ -372,3 +383,14 @@ def test_openlit_cost_estimate_is_kept_but_never_wins_and_its_ttft_counts_only_o
         assert call.cost_source == "price_table"
         assert "gen_ai.server.time_to_first_token" in attributes
         assert (call.ttft_s is not None) == attributes["gen_ai.request.stream"]
+
+
+def test_litellm_async_call_type_is_a_chat_call(tmp_path: Path) -> None:
+    """LiteLLM writes its call type, ``acompletion``, as ``gen_ai.operation.name`` on async calls
+    (issue 8, item 1): they are chat calls like the sync ones."""
+    path = RECORDED / FIXTURES["litellm"]
+    spans = span_attributes(path, "litellm").values()
+    written = {attributes["gen_ai.operation.name"] for attributes in spans if "gen_ai.operation.name" in attributes}
+    assert written == {"chat", "acompletion"}
+    calls = [call for calls in replay(path, tmp_path).calls.values() for call in calls]
+    assert {call.operation for call in calls} == {"chat"}

@@ -199,6 +199,29 @@ def test_litellm_usage_object_that_is_not_a_literal_is_ignored(usage_object: str
     assert call is not None and call.tokens == Tokens(input=10, output=5)
 
 
+def test_litellm_usage_object_splits_anthropic_cache_writes_by_ttl() -> None:
+    """LiteLLM 1.110 nests Anthropic's TTL split in prompt_tokens_details (as recorded in
+    tests/fixtures/recorded/litellm.jsonl); its prompt_tokens already include the cache."""
+    usage = (
+        "{'completion_tokens': 87, 'prompt_tokens': 7893, 'prompt_tokens_details': {'cached_tokens': 4096, "
+        "'cache_creation_tokens': 3584, 'cache_creation_token_details': {'ephemeral_5m_input_tokens': 1536, "
+        "'ephemeral_1h_input_tokens': 2048}}, 'cache_creation_input_tokens': 3584, 'cache_read_input_tokens': 4096}"
+    )
+    call = extract(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 7893,
+            "gen_ai.usage.output_tokens": 87,
+            "metadata.usage_object": usage,
+        },
+        scope="litellm",
+    )
+    assert call is not None
+    assert call.tokens == Tokens(input=7893, output=87, cache_read=4096, cache_write_5m=1536, cache_write_1h=2048)
+
+
 def test_otel_cache_write_key_is_read() -> None:
     """The conventions renamed cache_creation to gen_ai.usage.cache_write.input_tokens."""
     call = extract(
