@@ -239,6 +239,31 @@ SCENARIOS: Final[Mapping[str, Scenario]] = {
                 retry_after_s=1,
             ),
         ),
+        # --- issue 8: agent runs (pydantic-ai): a tool call, then the answer after the tool result ---
+        Scenario(
+            name="openai-agent-tool-call",
+            provider="openai",
+            tool_call=ToolCall("call_fake_weather_03", "get_weather", {"city": "Paris"}),
+            usage=openai_usage(prompt=1310, completion=352, cached=1152, reasoning=320),
+        ),
+        Scenario(
+            name="openai-agent-answer",
+            provider="openai",
+            text="It is 18 degrees and sunny in Paris.",
+            usage=openai_usage(prompt=1377, completion=171, cached=1280, reasoning=128),
+        ),
+        Scenario(
+            name="anthropic-agent-tool-call",
+            provider="anthropic",
+            tool_call=ToolCall("toolu_fake_weather_02", "get_weather", {"city": "Paris"}),
+            usage=anthropic_usage(uncached_input=59, output=66, cache_write_5m=112, cache_write_1h=1664),
+        ),
+        Scenario(
+            name="anthropic-agent-answer",
+            provider="anthropic",
+            text="It is 18 degrees and sunny in Paris.",
+            usage=anthropic_usage(uncached_input=43, output=31, cache_read=1671),
+        ),
     )
 }
 """Every scenario, by name."""

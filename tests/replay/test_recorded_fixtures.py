@@ -72,6 +72,7 @@ GAPS: dict[str, set[str]] = {
     "openinference-openai-responses": set(),
     "traceloop-openai-responses": set(),
     "litellm": {"stream_model_undated"},
+    "pydantic-ai": set(),
 }
 # Set-ups that trace every call twice: the scope whose copy counts, its gaps, whether it records TTFT.
 DOUBLED: dict[str, tuple[str, set[str], bool]] = {
@@ -394,3 +395,49 @@ def test_litellm_async_call_type_is_a_chat_call(tmp_path: Path) -> None:
     assert written == {"chat", "acompletion"}
     calls = [call for calls in replay(path, tmp_path).calls.values() for call in calls]
     assert {call.operation for call in calls} == {"chat"}
+
+
+# Agent frameworks: per recorded run (scenario span), the provider scenarios its model requests
+# played, as the recorder's manifest lists them.
+AGENT_RUNS: dict[str, dict[str, list[str]]] = {
+    entry["instrumentation"]: entry["runs"]
+    for entry in json.loads((RECORDED / "MANIFEST.json").read_text())["fixtures"]
+    if "runs" in entry
+}
+
+
+def by_provider_scenario(replayed: Replayed, provider_log: list[dict[str, Any]]) -> Replayed:
+    """``replayed`` with calls and lines keyed by the provider scenario each answered (matched on the
+    provider's response id), for runs that make several model requests."""
+    scenario_of_response = {entry["response_id"]: entry["scenario"] for entry in provider_log}
+    calls = [call for calls in replayed.calls.values() for call in calls]
+    scenario_of_span = {call.span_id.hex(): scenario_of_response[call.response_id] for call in calls}
+    rekeyed_calls: dict[str, list[LLMCall]] = {}
+    for call in calls:
+        rekeyed_calls.setdefault(scenario_of_span[call.span_id.hex()], []).append(call)
+    rekeyed_lines: dict[str, list[dict[str, Any]]] = {}
+    for line in (line for lines in replayed.lines.values() for line in lines):
+        rekeyed_lines.setdefault(scenario_of_span[line["span_id"]], []).append(line)
+    return Replayed(rekeyed_calls, rekeyed_lines, replayed.registry)
+
+
+@pytest.mark.parametrize("fixture", sorted(AGENT_RUNS))
+def test_agent_runs_count_each_model_request_once(fixture: str, tmp_path: Path) -> None:
+    """An agent run with one tool call is two model requests, each one call with the provider's
+    usage and price; the agent-run span (which sums their usage) and the tool span are no calls."""
+    provider_log = json.loads((RECORDED / f"{fixture}.provider.json").read_text())
+    replayed = replay(RECORDED / f"{fixture}.jsonl", tmp_path)
+    entry_of = {entry["scenario"]: entry for entry in provider_log}
+    assert {run: sorted(call.response_id for call in calls) for run, calls in replayed.calls.items()} == {
+        run: sorted(entry_of[scenario]["response_id"] for scenario in scenarios)
+        for run, scenarios in AGENT_RUNS[fixture].items()
+    }
+    per_request = by_provider_scenario(replayed, provider_log)
+    gaps = GAPS[fixture]
+    assert_counted_once(per_request, provider_log, gaps, records_ttft=False)
+    for entry in provider_log:
+        (call,) = per_request.calls[entry["scenario"]]
+        expected = with_gaps(provider_tokens(entry), gaps, entry["streaming"])
+        assert (call.status, call.operation, call.tokens) == ("ok", "chat", expected), entry["scenario"]
+        assert call.cost_source == "price_table"
+        assert call.cost_usd == pytest.approx(published_cost(entry["response_model"], expected), rel=1e-9)
