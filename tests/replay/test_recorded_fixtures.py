@@ -43,6 +43,7 @@ FIXTURES = {
     "openinference-openai-responses": "openinference-openai-responses.jsonl",
     "traceloop-openai-responses": "traceloop-openai-responses.jsonl",
     "litellm": "litellm.jsonl",
+    "openinference-langchain": "openinference-langchain.jsonl",
 }
 
 # Published list prices, USD per million tokens: input, cached input, 5-minute cache write,
@@ -73,10 +74,12 @@ GAPS: dict[str, set[str]] = {
     "traceloop-openai-responses": set(),
     "litellm": {"stream_model_undated"},
     "pydantic-ai": set(),
+    "openinference-langchain": {"stream_model_undated"},
 }
 # Set-ups that trace every call twice: the scope whose copy counts, its gaps, whether it records TTFT.
 DOUBLED: dict[str, tuple[str, set[str], bool]] = {
     "traceloop-anthropic-doubled": ("com.anthropic.sdk.python", GAPS["anthropic-sdk"], True),
+    "openinference-langchain-doubled": ("openinference.instrumentation.openai", set(), True),
 }
 RECORDS_TTFT = {
     "anthropic-sdk",
@@ -330,10 +333,23 @@ def test_double_traced_calls_are_counted_once(fixture: str, tmp_path: Path) -> N
     assert_counted_once(replayed, provider_log, gaps, records_ttft=records_ttft)
     calls = [call for calls in replayed.calls.values() for call in calls]
     assert {call.scope for call in calls} == {counted_scope}
-    assert sorted(call.response_id for call in calls if call.status == "ok") == sorted(
-        entry["response_id"] for entry in provider_log if entry["http_status"] == 200
-    )
+    for entry in provider_log:
+        (call,) = replayed.calls[entry["scenario"]]
+        if entry["http_status"] == 200 and call.response_id:
+            assert call.response_id == entry["response_id"], entry["scenario"]
     assert replayed.metric("otlp_enricher_llm_duplicate_calls_total") == len(provider_log)
+
+
+def test_langchain_and_openai_copies_share_no_response_id() -> None:
+    """LangChain under OpenInference plus OpenInference's OpenAI instrumentor: two LLM spans per call
+    and neither names the provider's response id, so only the scope precedence can pair them."""
+    path = RECORDED / "openinference-langchain-doubled.jsonl"
+    provider_log = json.loads((RECORDED / "openinference-langchain-doubled.provider.json").read_text())
+    copies = span_attributes(path, "openinference.instrumentation.")
+    assert len(copies) == 2 * len(provider_log)
+    assert not any(
+        key in attributes for attributes in copies.values() for key in ("gen_ai.response.id", "ai.response.id")
+    )
 
 
 def test_a_retried_request_is_counted_once() -> None:
