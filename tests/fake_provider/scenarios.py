@@ -264,6 +264,13 @@ SCENARIOS: Final[Mapping[str, Scenario]] = {
             text="It is 18 degrees and sunny in Paris.",
             usage=anthropic_usage(uncached_input=43, output=31, cache_read=1671),
         ),
+        # --- issue 8: a dated model requested by name (OpenLIT's price table lacks it) ---
+        Scenario(
+            name="anthropic-dated-model",
+            provider="anthropic",
+            text="Paris has about two million inhabitants.",
+            usage=anthropic_usage(uncached_input=731, output=44),
+        ),
     )
 }
 """Every scenario, by name."""

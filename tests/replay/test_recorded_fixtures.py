@@ -1,9 +1,11 @@
-"""Spans recorded from real instrumentation libraries, replayed: tokens equal what the provider
-reported, costs equal the providers' published prices.
+"""Spans recorded from real instrumentation libraries, replayed: each provider response is one call,
+one prompt-log line and one count in the metrics, with the tokens the provider reported and the
+providers' published prices.
 
 Ground truth is ``<fixture>.provider.json``: the fake provider's own log of the usage it sent. The
 provider semantics are applied here, independently of the code under test: OpenAI's prompt_tokens
-already include cached tokens; Anthropic's input_tokens exclude cache reads and writes.
+(and the Responses API's input_tokens) already include cached tokens, completion/output tokens
+include reasoning; Anthropic's input_tokens exclude cache reads and writes.
 Where a library is known to drop data (shared/reference/instrumentations.md), the gap is named in
 ``GAPS`` and asserted, so a library that starts (or stops) recording it fails the test.
 """
@@ -371,7 +373,7 @@ def test_a_retried_request_is_counted_once() -> None:
 
 
 def span_attributes(path: Path, scope_prefix: str) -> dict[str, dict[str, Any]]:
-    """Attributes (key → the OTLP/JSON value's one field) of the spans of scopes starting with
+    """Attributes (key → the OTLP/JSON value's one field, decoded) of the spans of scopes starting with
     ``scope_prefix`` in an OTLP/JSON recording, by hex span id."""
     found: dict[str, dict[str, Any]] = {}
     for text in path.read_text().splitlines():
@@ -380,8 +382,14 @@ def span_attributes(path: Path, scope_prefix: str) -> dict[str, dict[str, Any]]:
                 if scope_spans["scope"].get("name", "").startswith(scope_prefix):
                     for span in scope_spans["spans"]:
                         attributes = span.get("attributes", [])
-                        found[span["spanId"]] = {a["key"]: next(iter(a["value"].values())) for a in attributes}
+                        found[span["spanId"]] = {a["key"]: _json_value(a["value"]) for a in attributes}
     return found
+
+
+def _json_value(value: dict[str, Any]) -> Any:
+    """An OTLP/JSON AnyValue's one field (64-bit integers are decimal strings there)."""
+    (kind, decoded), *_ = value.items()
+    return int(decoded) if kind == "intValue" else decoded
 
 
 @pytest.mark.parametrize("fixture", ["openlit-openai", "openlit-anthropic"])
@@ -400,6 +408,8 @@ def test_openlit_cost_estimate_is_kept_but_never_wins_and_its_ttft_counts_only_o
         assert call.cost_source == "price_table"
         assert "gen_ai.server.time_to_first_token" in attributes
         assert (call.ttft_s is not None) == attributes["gen_ai.request.stream"]
+    # OpenLIT's table lacks the dated claude-sonnet-4-5-20250929 (anthropic-dated-model): a $0 estimate.
+    assert (0.0 in {call.span_cost_usd for call in calls}) == (fixture == "openlit-anthropic")
 
 
 def test_litellm_async_call_type_is_a_chat_call(tmp_path: Path) -> None:
