@@ -34,6 +34,17 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "recorded"
+#: The recordings the workload is built from: fixed, so benchmark figures stay comparable as
+#: recordings are added (later ones also hold HTTP-client, agent and tool spans that are no call).
+BENCH_FIXTURES = (
+    "anthropic-sdk",
+    "openinference-anthropic",
+    "openinference-openai",
+    "otel-openai-v2",
+    "traceloop-anthropic",
+    "traceloop-anthropic-doubled",
+    "traceloop-openai",
+)
 #: The scope of the recorder's own scenario spans, which are not part of what an app emits.
 RECORDER_SCOPE = "otlp-enricher.fixture-recorder"
 #: Starts every trace id and sits in every content string of a template; replaced per request.
@@ -102,9 +113,9 @@ def _hex_ids_to_base64(node: Any) -> Any:
 
 
 def load_recorded_llm_spans(directory: Path = FIXTURES) -> list[RecordedSpan]:
-    """Every instrumentation span of the recorded OTLP/JSON fixtures (the recorder's own left out)."""
+    """Every instrumentation span of the ``BENCH_FIXTURES`` recordings (the recorder's own left out)."""
     found: list[RecordedSpan] = []
-    for path in sorted(directory.glob("*.jsonl")):
+    for path in (directory / f"{name}.jsonl" for name in BENCH_FIXTURES):
         for line in path.read_text("utf-8").splitlines():
             if not line.strip():
                 continue
