@@ -34,12 +34,19 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "recorded"
+#: The recordings the workload is built from: fixed, so benchmark figures stay comparable as
+#: recordings are added (later ones also hold HTTP-client, agent and tool spans that are no call).
+BENCH_FIXTURES = (
+    "anthropic-sdk",
+    "openinference-anthropic",
+    "openinference-openai",
+    "otel-openai-v2",
+    "traceloop-anthropic",
+    "traceloop-anthropic-doubled",
+    "traceloop-openai",
+)
 #: The scope of the recorder's own scenario spans, which are not part of what an app emits.
 RECORDER_SCOPE = "otlp-enricher.fixture-recorder"
-#: The Vercel AI SDK names each span in ``ai.operationId``; only its provider calls
-#: (``ai.generateText.doGenerate``, ``ai.streamText.doStream``, …) are LLM calls. The wrappers around
-#: them (``ai.generateText``, ``ai.streamText``) repeat their usage and are left out like the recorder's.
-VERCEL_OPERATION_KEY = "ai.operationId"
 #: Starts every trace id and sits in every content string of a template; replaced per request.
 SENTINEL = b"qZ8vKx3W"
 #: Digits of the per-request value (8 base-36 characters: 2 of salt, 6 of request number).
@@ -106,9 +113,9 @@ def _hex_ids_to_base64(node: Any) -> Any:
 
 
 def load_recorded_llm_spans(directory: Path = FIXTURES) -> list[RecordedSpan]:
-    """Every LLM-call span of the recorded OTLP/JSON fixtures (the recorder's own and Vercel wrappers left out)."""
+    """Every instrumentation span of the ``BENCH_FIXTURES`` recordings (the recorder's own left out)."""
     found: list[RecordedSpan] = []
-    for path in sorted(directory.glob("*.jsonl")):
+    for path in (directory / f"{name}.jsonl" for name in BENCH_FIXTURES):
         for line in path.read_text("utf-8").splitlines():
             if not line.strip():
                 continue
@@ -119,16 +126,10 @@ def load_recorded_llm_spans(directory: Path = FIXTURES) -> list[RecordedSpan]:
                     if scope_spans.scope.name == RECORDER_SCOPE:
                         continue
                     for span in scope_spans.spans:
-                        if not _is_vercel_wrapper(span):
-                            found.append(RecordedSpan(resource_spans.resource, scope_spans.scope, span, path.stem))
+                        found.append(RecordedSpan(resource_spans.resource, scope_spans.scope, span, path.stem))
     if not found:
         raise FileNotFoundError(f"no recorded LLM spans under {directory}")
     return found
-
-
-def _is_vercel_wrapper(span: Span) -> bool:
-    operation = next((kv.value.string_value for kv in span.attributes if kv.key == VERCEL_OPERATION_KEY), None)
-    return operation is not None and not operation.rsplit(".", 1)[-1].startswith("do")
 
 
 def is_content_key(key: str) -> bool:

@@ -46,12 +46,20 @@ def test_fixtures_exist() -> None:
 
 @pytest.mark.parametrize("body", _requests()[:40])
 def test_scan_counts_every_span_and_hands_over_exactly_the_marked_ones(body: bytes) -> None:
-    """A span is handed to Python iff it carries a marker key; its read attributes decode as protobuf's."""
+    """A span is handed to Python iff it carries a marker key, comes from an LLM scope or has an
+    ``<operation> <model>`` name; its read attributes decode as protobuf's."""
     message = ExportTraceServiceRequest.FromString(body)
     spans = _spans(message)
     scan = Scanner().scan(body)
     assert scan.span_count == len(spans)
-    marked = [i for i, s in enumerate(spans) if any(kv.key in keys.MARKER_KEYS for kv in s.attributes)]
+    scopes = [ss.scope.name for rs in message.resource_spans for ss in rs.scope_spans for _ in ss.spans]
+    marked = [
+        i
+        for i, s in enumerate(spans)
+        if any(kv.key in keys.MARKER_KEYS for kv in s.attributes)
+        or scopes[i].startswith(keys.LLM_SCOPE_PREFIXES)
+        or s.name.startswith(keys.LLM_SPAN_NAME_PREFIXES)
+    ]
     assert [s.ordinal for s in scan.spans] == marked
     for native in scan.spans:
         original = spans[native.ordinal]

@@ -51,7 +51,9 @@ SCOPE_PRECEDENCE: tuple[tuple[str, int], ...] = (
     ("openinference.instrumentation.vertexai", CLIENT_INSTRUMENTOR),
     ("openinference.instrumentation.mistralai", CLIENT_INSTRUMENTOR),
     ("openinference.instrumentation.groq", CLIENT_INSTRUMENTOR),
-    ("openlit.otel.tracing", CLIENT_INSTRUMENTOR),
+    ("openlit.instrumentation.openai", CLIENT_INSTRUMENTOR),  # OpenLIT 1.40+
+    ("openlit.instrumentation.anthropic", CLIENT_INSTRUMENTOR),
+    ("openlit.otel.tracing", CLIENT_INSTRUMENTOR),  # OpenLIT before 1.40
     ("openinference.instrumentation.langchain", FRAMEWORK),
     ("openinference.instrumentation.llama_index", FRAMEWORK),
     ("openinference.instrumentation.litellm", FRAMEWORK),

@@ -132,12 +132,16 @@ class CallExtractor:
             return None
         cache_read_found = attrs.first(keys.CACHE_READ_TOKENS)
         cache_write_found = attrs.first(keys.CACHE_WRITE_TOKENS)
+        cache_write_1h_found = attrs.first(keys.CACHE_WRITE_1H_TOKENS)
         reasoning_found = attrs.first(keys.REASONING_TOKENS)
         if cache_read_found is None or cache_write_found is None or reasoning_found is None:
             usage_object = litellm_usage(attrs.first(keys.LITELLM_USAGE_OBJECT))
             if usage_object:
                 cache_read_found = cache_read_found or usage_path(usage_object, keys.LITELLM_CACHE_READ_PATHS)
                 cache_write_found = cache_write_found or usage_path(usage_object, keys.LITELLM_CACHE_WRITE_PATHS)
+                cache_write_1h_found = cache_write_1h_found or usage_path(
+                    usage_object, keys.LITELLM_CACHE_WRITE_1H_PATHS
+                )
                 reasoning_found = reasoning_found or usage_path(usage_object, keys.LITELLM_REASONING_PATHS)
         tokens = Tokens(
             input=_count(found_input),
@@ -146,7 +150,7 @@ class CallExtractor:
             reasoning=_count(reasoning_found),
         )
         cache_write = _count(cache_write_found)
-        cache_write_1h = min(_count(attrs.first(keys.CACHE_WRITE_1H_TOKENS)), cache_write)
+        cache_write_1h = min(_count(cache_write_1h_found), cache_write)
         tokens.cache_write_1h = cache_write_1h
         tokens.cache_write_5m = cache_write - cache_write_1h
         if self._input_excludes_cache(attrs, tokens, provider, scope_name, scope_version, found_input):

@@ -74,6 +74,11 @@ LITELLM_USAGE_OBJECT = ("metadata.usage_object",)
 LITELLM_CACHE_READ_PATHS = (("prompt_tokens_details", "cached_tokens"), ("cache_read_input_tokens",))
 LITELLM_CACHE_WRITE_PATHS = (("cache_creation_input_tokens",), ("prompt_tokens_details", "cache_creation_tokens"))
 LITELLM_REASONING_PATHS = (("completion_tokens_details", "reasoning_tokens"),)
+# Anthropic's TTL split as LiteLLM 1.110 nests it (recorded: tests/fixtures/recorded/litellm.jsonl).
+LITELLM_CACHE_WRITE_1H_PATHS = (
+    ("prompt_tokens_details", "cache_creation_token_details", "ephemeral_1h_input_tokens"),
+    ("cache_creation", "ephemeral_1h_input_tokens"),
+)
 # Present only on the Vercel AI SDK v6+ usage model, where inputTokens already counts the cache.
 VERCEL_INPUT_DETAIL = (
     "ai.usage.inputTokenDetails.noCacheTokens",
@@ -341,7 +346,8 @@ MARKER_KEYS = frozenset(
 # A span from one of these with an ``<operation> <model>`` name is a call even with no attributes
 # (OpenLIT's Anthropic error spans: name ``chat <model>``, status ERROR, an exception event only).
 LLM_SCOPE_PREFIXES: tuple[str, ...] = (
-    "openlit.otel.tracing",
+    "openlit.instrumentation.",  # OpenLIT 1.40+: one scope per library (openlit.instrumentation.anthropic)
+    "openlit.otel.tracing",  # OpenLIT before 1.40: one scope for all
     "com.anthropic.sdk",
     "opentelemetry.instrumentation.openai",
     "opentelemetry.instrumentation.anthropic",

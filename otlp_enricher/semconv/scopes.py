@@ -44,10 +44,16 @@ class ScopeRule:
 # Each row names the recording or source that pins it.
 BUILT_IN_RULES: tuple[ScopeRule, ...] = (
     ScopeRule(
+        "openlit.instrumentation.anthropic",
+        input_includes_cache=False,
+        provider="anthropic",
+        evidence="tests/fixtures/recorded/openlit-anthropic.jsonl (openlit 1.45.0): input 213 beside cache 4096 + 3584",
+    ),
+    ScopeRule(
         "openlit.otel.tracing",
         input_includes_cache=False,
         provider="anthropic",
-        evidence="OpenLIT forwards Anthropic's raw usage.input_tokens (issue 8, item 3 recording)",
+        evidence="OpenLIT before 1.40 (one scope for every library): its anthropic/utils.py forwards input_tokens",
     ),
     ScopeRule(
         # The tracer is named per botocore service extension, not after the package.

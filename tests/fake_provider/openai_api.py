@@ -23,7 +23,7 @@ def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
     request_id = f"req_fake{seq:06d}"
     headers = {"x-request-id": request_id, "openai-processing-ms": "42", "openai-version": "2020-10-01"}
     if scenario.error is not None:
-        return _error_reply(scenario.error, headers)
+        return error_reply(scenario.error, headers)
     model = response_model(str(request.get("model", "")))
     completion_id = f"chatcmpl-fake{seq:06d}"
     if request.get("stream") is True:
@@ -67,7 +67,7 @@ def error_body(error: ErrorReply) -> JsonObject:
     return {"error": {"message": error.message, "type": error.error_type, "param": None, "code": error.code}}
 
 
-def _error_reply(error: ErrorReply, headers: dict[str, str]) -> Reply:
+def error_reply(error: ErrorReply, headers: dict[str, str]) -> Reply:
     if error.retry_after_s is not None:
         headers = {
             **headers,

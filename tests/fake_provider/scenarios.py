@@ -8,6 +8,9 @@ Usage objects are written here exactly as the real APIs send them:
 
 * OpenAI chat completions: ``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens`` and
   ``completion_tokens`` *includes* ``completion_tokens_details.reasoning_tokens``.
+* OpenAI responses (the ``openai-responses-*`` scenarios, played on ``/v1/responses``): ``input_tokens``
+  *includes* ``input_tokens_details.cached_tokens``, ``output_tokens`` *includes*
+  ``output_tokens_details.reasoning_tokens``.
 * Anthropic messages: ``input_tokens`` *excludes* both ``cache_read_input_tokens`` and
   ``cache_creation_input_tokens``; ``cache_creation`` splits the cache writes by TTL;
   ``output_tokens`` includes ``output_tokens_details.thinking_tokens``.
@@ -124,6 +127,17 @@ def gemini_usage(*, prompt: int, candidates: int, cached: int = 0, thoughts: int
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
     return usage
+
+
+def responses_usage(*, input: int, output: int, cached: int = 0, reasoning: int = 0) -> JsonObject:
+    """An OpenAI Responses API ``usage`` object; ``input`` includes ``cached``, ``output`` includes ``reasoning``."""
+    return {
+        "input_tokens": input,
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input + output,
+    }
 
 
 @dataclass(frozen=True)
@@ -246,7 +260,7 @@ SCENARIOS: Final[Mapping[str, Scenario]] = {
             name="bedrock-converse-stream",
             provider="bedrock",
             text="The capital of France is Paris.",
-            usage=bedrock_usage(uncached_input=420, output=77, cache_read=2304),
+            usage=bedrock_usage(uncached_input=420, output=77, cache_read=2368),
         ),
         Scenario(
             name="bedrock-invoke-model",
@@ -295,6 +309,64 @@ SCENARIOS: Final[Mapping[str, Scenario]] = {
                 error_type="RESOURCE_EXHAUSTED",
                 message="Resource has been exhausted (e.g. check quota).",
             ),
+        ),
+        # --- issue 8: OpenAI Responses API (usage in its own shape: see responses_usage) ---
+        Scenario(
+            name="openai-responses-cached-tool",
+            provider="openai",
+            tool_call=ToolCall("call_fake_weather_02", "get_weather", _WEATHER_ARGS),
+            usage=responses_usage(input=3105, output=38, cached=2304),
+        ),
+        Scenario(
+            name="openai-responses-reasoning-stream",
+            provider="openai",
+            thinking="Six times seven is forty-two.",
+            text="Six times seven is 42.",
+            usage=responses_usage(input=245, output=932, reasoning=768),
+        ),
+        Scenario(
+            name="openai-responses-rate-limit",
+            provider="openai",
+            error=ErrorReply(
+                status=429,
+                error_type="requests",
+                code="rate_limit_exceeded",
+                message="Rate limit reached for o4-mini in organization org-fake on requests per min (RPM): "
+                "Limit 500, Used 500, Requested 1. Please try again in 120ms.",
+                retry_after_s=1,
+            ),
+        ),
+        # --- issue 8: agent runs (pydantic-ai): a tool call, then the answer after the tool result ---
+        Scenario(
+            name="openai-agent-tool-call",
+            provider="openai",
+            tool_call=ToolCall("call_fake_weather_03", "get_weather", {"city": "Paris"}),
+            usage=openai_usage(prompt=1310, completion=352, cached=1152, reasoning=320),
+        ),
+        Scenario(
+            name="openai-agent-answer",
+            provider="openai",
+            text="It is 18 degrees and sunny in Paris.",
+            usage=openai_usage(prompt=1377, completion=171, cached=1280, reasoning=128),
+        ),
+        Scenario(
+            name="anthropic-agent-tool-call",
+            provider="anthropic",
+            tool_call=ToolCall("toolu_fake_weather_02", "get_weather", {"city": "Paris"}),
+            usage=anthropic_usage(uncached_input=59, output=66, cache_write_5m=112, cache_write_1h=1664),
+        ),
+        Scenario(
+            name="anthropic-agent-answer",
+            provider="anthropic",
+            text="It is 18 degrees and sunny in Paris.",
+            usage=anthropic_usage(uncached_input=43, output=31, cache_read=1671),
+        ),
+        # --- issue 8: a dated model requested by name (OpenLIT's price table lacks it) ---
+        Scenario(
+            name="anthropic-dated-model",
+            provider="anthropic",
+            text="Paris has about two million inhabitants.",
+            usage=anthropic_usage(uncached_input=731, output=44),
         ),
     )
 }

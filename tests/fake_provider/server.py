@@ -1,11 +1,12 @@
 """The fake provider's HTTP server and its log of every response it sent.
 
-``FakeProvider`` serves OpenAI ``POST /v1/chat/completions`` and Anthropic ``POST /v1/messages`` (and,
-routed by path pattern, the Bedrock runtime and Gemini APIs: ``bedrock_api``, ``gemini_api``) on
-127.0.0.1 and a free port, from a daemon thread. Each request plays one scenario (see ``scenarios``),
-and each response is logged as a :class:`SentResponse` whose ``usage`` is read back from the bytes that
-were sent. A response's entry is in the log before its client can have read the whole response, so a
-client that has finished its calls can read the log at once.
+``FakeProvider`` serves OpenAI ``POST /v1/chat/completions`` and ``POST /v1/responses``, Anthropic
+``POST /v1/messages`` (and, routed by path pattern, the Bedrock runtime and Gemini APIs:
+``bedrock_api``, ``gemini_api``) on 127.0.0.1 and a free port, from a daemon thread. Each request
+plays one scenario (see ``scenarios``), and each response is logged as a :class:`SentResponse` whose
+``usage`` is read back from the bytes that were sent. A response's entry is in the log before its
+client can have read the whole response, so a client that has finished its calls can read the log at
+once.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Final
 
-from . import anthropic_api, bedrock_api, gemini_api, openai_api
+from . import anthropic_api, bedrock_api, gemini_api, openai_api, responses_api
 from .scenarios import (
     SCENARIO_HEADER,
     SCENARIOS,
@@ -35,7 +36,13 @@ from .wire import DONE, PathCall, Reply, encode_json
 _POLL_INTERVAL_S: Final = 0.05
 """How often the serving thread looks for ``shutdown``: the worst-case shutdown delay."""
 
-_ROUTES: Final[dict[str, Provider]] = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+_ROUTES: Final[dict[str, Provider]] = {
+    "/v1/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+    "/v1/responses": "openai",  # issue 8: the OpenAI Responses API
+}
+# Routes whose replies another module than the provider's own (openai_api / anthropic_api) shapes.
+_APIS: Final[dict[str, ModuleType]] = {"/v1/responses": responses_api}
 
 _REQUEST_ID_HEADERS: Final = ("request-id", "x-request-id", "x-amzn-RequestId")
 # APIs whose path names the model (and whether it streams): Bedrock runtime, Gemini.
@@ -178,7 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         """Answer a chat-completions or messages request."""
-        provider = _ROUTES.get(self.path.split("?", 1)[0])
+        route = self.path.split("?", 1)[0]
+        provider = _ROUTES.get(route)
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
         path_route = _path_route(self.path)
@@ -201,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         assert provider is not None
         scenario = self._scenario(provider, streaming=request.get("stream") is True)
-        api = openai_api if provider == "openai" else anthropic_api
+        api = _APIS.get(route) or (openai_api if provider == "openai" else anthropic_api)
         reply = api.build_reply(scenario, request, seq)
         model = request.get("model")
         self._send(reply, api.usage_as_sent, scenario.name, provider, model if isinstance(model, str) else None, seq)

@@ -273,3 +273,31 @@ def test_bedrock_throttle_and_gemini_quota_errors(fake: FakeProvider) -> None:
     assert "message" in json.loads(raw)
     status, _, raw = post(fake.base_url + "/v1beta/models/gemini-2.5-pro:generateContent", {}, "gemini-rate-limit")
     assert (status, json.loads(raw)["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")
+
+
+def test_openai_responses_api_body_stream_and_log(fake: FakeProvider) -> None:
+    """``/v1/responses``: a ``response`` object with its output items, or named events ending in
+    ``response.completed``, the only one with usage; the log reads the usage back from either."""
+    url = fake.openai_base_url + "/responses"
+    status, _, raw = post(url, {"model": "gpt-4.1", "input": "hi"}, "openai-responses-cached-tool")
+    body = json.loads(raw)
+    assert (status, body["object"], body["model"], body["id"]) == (
+        200,
+        "response",
+        "gpt-4.1-2025-04-14",
+        "resp_fake000001",
+    )
+    assert [item["type"] for item in body["output"]] == ["function_call"]
+    assert body["usage"]["input_tokens_details"]["cached_tokens"] == 2304
+    status, _, raw = post(url, {"model": "o4-mini", "input": "hi", "stream": True}, "openai-responses-reasoning-stream")
+    events = sse(raw)
+    assert all(name == data["type"] for name, data in events)
+    assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
+    assert events[0][0] == "response.created" and events[-1][0] == "response.completed"
+    assert [name for name, data in events if data.get("response", {}).get("usage")] == ["response.completed"]
+    text = "".join(data["delta"] for name, data in events if name == "response.output_text.delta")
+    assert text == SCENARIOS["openai-responses-reasoning-stream"].text
+    first, second = fake.sent()
+    assert (first.path, first.usage) == ("/v1/responses", body["usage"])
+    assert second.streaming and second.usage == events[-1][1]["response"]["usage"]
+    assert isinstance(second.usage, dict) and second.usage["output_tokens_details"] == {"reasoning_tokens": 768}

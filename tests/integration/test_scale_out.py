@@ -48,8 +48,9 @@ FIXTURES = [
     "traceloop-anthropic.jsonl",
     "traceloop-anthropic-doubled.jsonl",
     "anthropic-sdk.jsonl",
+    "openinference-langchain-doubled.jsonl",
 ]
-#: Copies of every recorded trace; 7 fixtures × 4 scenarios × COPIES traces in all.
+#: Copies of every recorded trace; 8 fixtures × 4 scenarios × COPIES traces in all.
 COPIES = 8
 REPLICAS = 3
 #: Bound on the workload travelling through the gateway into the replicas.
@@ -253,9 +254,10 @@ def test_three_replicas_behind_the_load_balancer_add_up_to_one(start_collector: 
     assert len(models) >= 5, models
     assert reference_total("llm_errors_total", reason="rate_limit") > 0
     assert reference_total("llm_time_to_first_token_seconds_count") > 0
-    # traceloop-anthropic-doubled: each of its 4 calls per copy (2 answered, 2 failed) is traced twice;
-    # the scope precedence of processor/dedupe.py counts the SDK's copy (see tests/replay).
-    assert reference_total("otlp_enricher_llm_duplicate_calls_total") == 4 * COPIES
+    # traceloop-anthropic-doubled and openinference-langchain-doubled: each of their 4 calls per copy
+    # is traced twice; the scope precedence of processor/dedupe.py counts the SDK's (the OpenAI
+    # instrumentor's) copy (see tests/replay).
+    assert reference_total("otlp_enricher_llm_duplicate_calls_total") == 2 * 4 * COPIES
     assert reference_total("llm_slo_requests_total", outcome="good") > 0
     assert reference_total("llm_slo_requests_total", outcome="bad") > 0
 

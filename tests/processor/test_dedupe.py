@@ -83,6 +83,15 @@ def test_an_instrumentor_alone_counts_and_other_services_are_separate() -> None:
     assert precedence.select([call(TRACELOOP, service="a")]) == []
 
 
+def test_openlit_scopes_of_every_version_rank_as_client_instrumentors() -> None:
+    """OpenLIT 1.40+ names a scope per library (recorded: openlit-*.jsonl), older ones one for all;
+    either gives way to the anthropic SDK's own tracing."""
+    for scope in ("openlit.instrumentation.anthropic", "openlit.otel.tracing"):
+        assert scope_rank(scope) == scope_rank(TRACELOOP)
+        counted = ScopePrecedence().select([call(scope), call(SDK)])
+        assert [c.scope for c in counted] == [SDK]
+
+
 def test_unknown_scopes_are_never_shadowed() -> None:
     """A scope we do not rank might be anything: it always counts."""
     precedence = ScopePrecedence()

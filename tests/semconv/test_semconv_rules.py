@@ -34,6 +34,11 @@ def extract(
     return None if native is None else extractor.extract(native, resource, scope, "svc", scope_version)
 
 
+# OpenLIT's scope: one per library since 1.40 (recorded: tests/fixtures/recorded/openlit-*.jsonl),
+# one for every library before.
+OPENLIT_SCOPES = ("openlit.instrumentation.anthropic", "openlit.otel.tracing")
+
+
 # --- item 1: recognition --------------------------------------------------------------------
 
 
@@ -62,11 +67,12 @@ def test_litellm_call_types_are_calls(operation: str, expected: str) -> None:
     assert call is not None and call.operation == expected
 
 
-def test_openlit_error_span_with_no_gen_ai_attributes_is_a_failed_call() -> None:
+@pytest.mark.parametrize("scope", OPENLIT_SCOPES)
+def test_openlit_error_span_with_no_gen_ai_attributes_is_a_failed_call(scope: str) -> None:
     """OpenLIT's Anthropic error span: name ``chat <model>``, status ERROR, an exception event only."""
     call = extract(
         {},
-        scope="openlit.otel.tracing",
+        scope=scope,
         name="chat claude-sonnet-4-5",
         error=True,
         status_message="Error code: 429",
@@ -193,6 +199,29 @@ def test_litellm_usage_object_that_is_not_a_literal_is_ignored(usage_object: str
     assert call is not None and call.tokens == Tokens(input=10, output=5)
 
 
+def test_litellm_usage_object_splits_anthropic_cache_writes_by_ttl() -> None:
+    """LiteLLM 1.110 nests Anthropic's TTL split in prompt_tokens_details (as recorded in
+    tests/fixtures/recorded/litellm.jsonl); its prompt_tokens already include the cache."""
+    usage = (
+        "{'completion_tokens': 87, 'prompt_tokens': 7893, 'prompt_tokens_details': {'cached_tokens': 4096, "
+        "'cache_creation_tokens': 3584, 'cache_creation_token_details': {'ephemeral_5m_input_tokens': 1536, "
+        "'ephemeral_1h_input_tokens': 2048}}, 'cache_creation_input_tokens': 3584, 'cache_read_input_tokens': 4096}"
+    )
+    call = extract(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 7893,
+            "gen_ai.usage.output_tokens": 87,
+            "metadata.usage_object": usage,
+        },
+        scope="litellm",
+    )
+    assert call is not None
+    assert call.tokens == Tokens(input=7893, output=87, cache_read=4096, cache_write_5m=1536, cache_write_1h=2048)
+
+
 def test_otel_cache_write_key_is_read() -> None:
     """The conventions renamed cache_creation to gen_ai.usage.cache_write.input_tokens."""
     call = extract(
@@ -229,12 +258,14 @@ def anthropic_cached(scope: str, **kw: Any) -> Tokens:
     return call.tokens
 
 
-def test_openlit_anthropic_input_excludes_the_cache() -> None:
+@pytest.mark.parametrize("scope", OPENLIT_SCOPES)
+def test_openlit_anthropic_input_excludes_the_cache(scope: str) -> None:
     """6 000 uncached + 1 024 cached: the guess (input < cache) kept 6 000; the table adds the cache."""
-    assert anthropic_cached("openlit.otel.tracing").input == 6_000 + 1_024
+    assert anthropic_cached(scope).input == 6_000 + 1_024
 
 
-def test_openlit_openai_input_already_includes_the_cache() -> None:
+@pytest.mark.parametrize("scope", ["openlit.instrumentation.openai", "openlit.otel.tracing"])
+def test_openlit_openai_input_already_includes_the_cache(scope: str) -> None:
     """OpenLIT forwards OpenAI's prompt_tokens, which include cached tokens: nothing is added."""
     call = extract(
         {
@@ -245,7 +276,7 @@ def test_openlit_openai_input_already_includes_the_cache() -> None:
             "gen_ai.usage.output_tokens": 100,
             "gen_ai.usage.cache_read.input_tokens": 1_024,
         },
-        scope="openlit.otel.tracing",
+        scope=scope,
     )
     assert call is not None and call.tokens is not None and call.tokens.input == 6_000
 
