@@ -29,11 +29,11 @@ import grpc
 from otlp_enricher.config import Config
 from otlp_enricher.exporter.fileops import FileOps
 from otlp_enricher.service import Service
+from tests.net import raw_export
 from tests.peers.fake_loki import FakeLoki
 from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import mixed_request, span_keys
 
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 OUTAGE_S = float(os.environ.get("OTLP_ENRICHER_OUTAGE_S", "5"))
 """How long the outage tests keep a backend down (the issue's scenario is a minute: set 60)."""
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
@@ -58,7 +58,7 @@ class Upstream:
 
     def __post_init__(self) -> None:
         self._channel = grpc.insecure_channel(self.target)
-        self._export = self._channel.unary_unary(EXPORT)
+        self._export = raw_export(self._channel)
 
     def send(self, seed: int, stop: threading.Event, llm: int = 2, plain: int = 3) -> bool:
         """Send one request (retrying) until acknowledged; False if ``stop`` came first."""
@@ -70,7 +70,7 @@ class Upstream:
             try:
                 self._export(body, timeout=5.0, compression=grpc.Compression.Gzip)
             except grpc.RpcError as error:
-                code = error.code()  # type: ignore[attr-defined]
+                code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
                 with self.lock:
                     self.codes[code.name] += 1
                     if code == grpc.StatusCode.UNAVAILABLE:

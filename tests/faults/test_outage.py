@@ -14,10 +14,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from otlp_enricher.exporter.deadletter import read_dead_letters
-from tests.faults.harness import EXPORT, OUTAGE_S, InProcess, Load, Upstream
+from tests.faults.harness import OUTAGE_S, InProcess, Load, Upstream
+from tests.net import raw_export, status_details
 from tests.peers.fake_loki import FakeLoki, Fault
 from tests.peers.fake_tempo import FakeTempo, GrpcFault
 from tests.peers.workload import SECRETS, make_config, mixed_request
@@ -113,15 +114,14 @@ def test_a_full_spool_pushes_back_with_retry_info_and_loses_nothing(
 
 def _assert_retry_info(target: str) -> None:
     """One more export must be refused with UNAVAILABLE carrying a RetryInfo delay."""
-    with grpc.insecure_channel(target) as channel:
-        export = channel.unary_unary(EXPORT)
-        with pytest.raises(grpc.RpcError) as refused:
-            export(mixed_request(2, 40, seed=999_999).SerializeToString(), timeout=5)
+    channel = grpc.insecure_channel(target)
+    with channel, pytest.raises(grpc.RpcError) as refused:
+        raw_export(channel)(mixed_request(2, 40, seed=999_999).SerializeToString(), timeout=5)
     error = refused.value
-    assert error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
-    details = dict(error.trailing_metadata())["grpc-status-details-bin"]  # type: ignore[attr-defined]
+    assert isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE
+    status = status_details(error)
     info = error_details_pb2.RetryInfo()
-    assert status_pb2.Status.FromString(details).details[0].Unpack(info)
+    assert status is not None and status.details[0].Unpack(info)
     assert info.retry_delay.ToNanoseconds() > 0
 
 

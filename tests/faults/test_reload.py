@@ -18,8 +18,8 @@ from pathlib import Path
 import grpc
 import orjson
 
-from tests.faults.harness import EXPORT, InProcess, SidecarProcess
-from tests.net import free_port
+from tests.faults.harness import InProcess, SidecarProcess
+from tests.net import free_port, raw_export
 from tests.otlp_builders import openai_chat, request, span
 from tests.peers.workload import config_text, make_config
 
@@ -69,7 +69,7 @@ def _cost_usd(text: str) -> float:
 def _config_info(text: str) -> tuple[str, str]:
     """(config_sha256, prices_version) of the one ``otlp_enricher_config_info`` series."""
     pattern = r'^otlp_enricher_config_info\{config_sha256="([0-9a-f]+)",prices_version="([^"]+)"\}'
-    found = re.findall(pattern, text, re.M)
+    found: list[tuple[str, str]] = re.findall(pattern, text, re.M)
     assert len(found) == 1, found
     return found[0]
 
@@ -95,7 +95,7 @@ class _Sender:
 
     def __init__(self, target: str) -> None:
         self._channel = grpc.insecure_channel(target)
-        self._export = self._channel.unary_unary(EXPORT)
+        self._export = raw_export(self._channel)
         self.stop = threading.Event()
         self.sent = 0
         self._thread = threading.Thread(target=self._run, daemon=True)

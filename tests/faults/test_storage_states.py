@@ -17,10 +17,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from tests.faults.fileops import FaultyOps
-from tests.faults.harness import EXPORT, InProcess, Load, Upstream
+from tests.faults.harness import InProcess, Load, Upstream
+from tests.net import raw_export, status_details
 from tests.peers.fake_loki import FakeLoki
 from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import make_config, mixed_request
@@ -42,14 +43,14 @@ def _sample(sidecar: InProcess, name: str, labels: dict[str, str]) -> float:
 
 def _refusal(target: str) -> grpc.RpcError:
     with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as refused:
-        channel.unary_unary(EXPORT)(mixed_request(1, 2, seed=987_654).SerializeToString(), timeout=5)
+        raw_export(channel)(mixed_request(1, 2, seed=987_654).SerializeToString(), timeout=5)
     return refused.value
 
 
 def _retry_delay_s(error: grpc.RpcError) -> float:
-    details = dict(error.trailing_metadata())["grpc-status-details-bin"]  # type: ignore[attr-defined]
+    status = status_details(error)
     info = error_details_pb2.RetryInfo()
-    assert status_pb2.Status.FromString(details).details[0].Unpack(info)
+    assert status is not None and status.details[0].Unpack(info)
     return float(info.retry_delay.ToNanoseconds()) / 1e9
 
 
@@ -73,7 +74,7 @@ def test_a_full_disk_refuses_retryably_reports_not_ready_and_recovers(
         assert status == 503 and "ENOSPC" in reason, reason
         assert _sample(sidecar, "otlp_enricher_storage_writable", writable) == 0
         refused = _refusal(sidecar.target)
-        assert refused.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+        assert isinstance(refused, grpc.Call) and refused.code() == grpc.StatusCode.UNAVAILABLE
         assert _retry_delay_s(refused) > 0
         # sending goes on: what was acknowledged before the disk filled is delivered meanwhile
         assert _until(lambda: _sample(sidecar, "otlp_enricher_spool_items", writable) == 0)
