@@ -21,7 +21,7 @@ from otlp_enricher.config import Config
 from otlp_enricher.exporter.deadletter import dead_letter_files, read_letters, set_aside
 from otlp_enricher.exporter.loki import LokiTransport
 from otlp_enricher.exporter.sender import SendFailed, Transport
-from otlp_enricher.exporter.spool import Record
+from otlp_enricher.exporter.spoolformat import Record
 from otlp_enricher.exporter.tempo import TempoGrpcTransport, TempoHttpTransport
 
 EXPORTERS = ("loki", "tempo")

@@ -32,7 +32,8 @@ from typing import Any, Protocol
 from otlp_enricher.exporter.config import RetryConfig
 from otlp_enricher.exporter.deadletter import DeadLetterFile
 from otlp_enricher.exporter.retry import Backoff
-from otlp_enricher.exporter.spool import Record, Spool
+from otlp_enricher.exporter.spool import Spool
+from otlp_enricher.exporter.spoolformat import Record
 from otlp_enricher.telemetry.logging import get_logger
 from otlp_enricher.telemetry.metrics import Metrics
 
@@ -173,7 +174,7 @@ class Sender:
             if refused:
                 await self._dead_letter(refused)
             await spool.commit_async(batch)
-            spool.oldest_unsent_ns()
+            spool.load_oldest_unsent()
 
     async def _linger(self) -> None:
         """Let a batch fill up to ``linger_s`` unless it is already big enough or we are draining."""

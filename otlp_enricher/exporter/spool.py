@@ -8,14 +8,14 @@ it — group commit —, ``never`` left to the kernel). The sender reads forward
 position and commits after each settled batch, so a crash at any moment replays at most the
 batches in flight: at-least-once, with duplicates bounded by one batch per exporter.
 
-Frame: ``u32 length | u32 crc32(ts, items, payload) | u64 append time ns | u32 items | payload``
-(little-endian). On open the spool is scanned from the committed position; a torn or corrupt
-frame ends its segment there (the file is truncated to the last good frame). Full policy: the
-spool counts against a :class:`~otlp_enricher.exporter.budget.StorageBudget` (its own
-``max_bytes`` unless it shares one with the other exporters); an append that does not fit raises
-:class:`SpoolFull` and writes nothing, so the receiver can answer "retry later" instead of anyone
-dropping data — unless the budget makes room with :meth:`Spool.drop_oldest` of a spool configured
-to yield (``drop_oldest``): whole unread segments, oldest first, never the one being read or written.
+The frame and ``committed`` formats are in :mod:`.spoolformat`. On open the spool is scanned from
+the committed position; a torn or corrupt frame ends its segment there (the file is truncated to the
+last good frame). Full policy: the spool counts against a
+:class:`~otlp_enricher.exporter.budget.StorageBudget` (its own ``max_bytes`` unless it shares one
+with the other exporters); an append that does not fit raises :class:`SpoolFull` and writes nothing,
+so the receiver can answer "retry later" instead of anyone dropping data — unless the budget makes
+room with :meth:`Spool.drop_oldest` of a spool configured to yield (``drop_oldest``): whole unread
+segments, oldest first, never the one being read or written.
 
 Every syscall goes through a :class:`~otlp_enricher.exporter.fileops.FileOps`, and every failure
 leaves a state the next call can work from (tested by injecting EBADF/ENOSPC/EIO/EROFS at each):
@@ -44,12 +44,10 @@ import asyncio
 import contextlib
 import errno
 import os
-import struct
 import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from otlp_enricher.exporter.budget import StorageBudget, StoreFull
@@ -61,13 +59,23 @@ from otlp_enricher.exporter.fileops import (
     read_all,
     write_all,
 )
+from otlp_enricher.exporter.spoolformat import (
+    HEADER,
+    HEADER_BYTES,
+    MAX_RECORD_BYTES,
+    SLOT,
+    Position,
+    ReadBatch,
+    Record,
+    Recovery,
+    decode_committed,
+    encode_frame,
+    encode_slot,
+    write_all_at,
+)
 
-_HEADER = struct.Struct("<IIQI")
-HEADER_BYTES = _HEADER.size
-_SLOT = struct.Struct("<QQQI4x")  # seq, segment, offset, crc32 of the first 24 bytes
 _SUFFIX = ".wal"
 _COMMITTED = "committed"
-_MAX_RECORD_BYTES = 256 << 20
 
 ErrorListener = Callable[[StorageError], None]
 """Called with every storage error (from the loop or a worker thread; must be thread-safe)."""
@@ -85,74 +93,6 @@ class SpoolUnavailable(SpoolFull):
     def __init__(self, error: StorageError) -> None:
         super().__init__(f"spool storage failed: {error}")
         self.error = error
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Position:
-    """A place in the spool: segment id and byte offset in it."""
-
-    segment: int
-    offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One spooled record: its payload, how many items (spans, lines) it holds, when it was appended."""
-
-    payload: bytes
-    items: int
-    appended_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReadBatch:
-    """Records read from the spool, and the position just after the last one (what to commit)."""
-
-    records: list[Record]
-    end: Position
-    frame_bytes: int
-
-    @property
-    def items(self) -> int:
-        """Items over all records."""
-        return sum(record.items for record in self.records)
-
-
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """What :meth:`Spool.open` found: records left unsent by the last run, bytes cut as torn."""
-
-    items: int
-    records: int
-    truncated_bytes: int
-
-
-def encode_frame(payload: bytes, items: int, appended_ns: int) -> bytes:
-    """One frame, header and payload."""
-    tail = struct.pack("<QI", appended_ns, items)
-    crc = zlib.crc32(payload, zlib.crc32(tail))
-    return _HEADER.pack(len(payload), crc, appended_ns, items) + payload
-
-
-def encode_slot(seq: int, position: Position) -> bytes:
-    """One 32-byte slot of the ``committed`` file."""
-    head = struct.pack("<QQQ", seq, position.segment, position.offset)
-    return _SLOT.pack(seq, position.segment, position.offset, zlib.crc32(head))
-
-
-def decode_committed(data: bytes) -> tuple[int, Position]:
-    """(sequence, position) of the newest valid slot; the legacy text form ``"<segment> <offset>"``
-    is read as sequence 0; nothing valid (no file, torn by a power loss) → replay all that is kept."""
-    best = (0, Position(0, 0))
-    if len(data) != 2 * _SLOT.size:
-        with contextlib.suppress(ValueError):
-            segment, offset = data.decode("ascii").split()
-            return 0, Position(int(segment), int(offset))
-    for start in range(0, len(data) - _SLOT.size + 1, _SLOT.size):
-        seq, segment, offset, crc = _SLOT.unpack_from(data, start)
-        if seq and crc == zlib.crc32(data[start : start + 24]) and seq > best[0]:
-            best = (seq, Position(segment, offset))
-    return best
 
 
 class Spool:
@@ -279,9 +219,9 @@ class Spool:
         try:
             data = read_all(self._ops, path)
             self._commit_seq, self._committed = decode_committed(data)
-            if len(data) != 2 * _SLOT.size:  # new, or the legacy text form: write both slots now
+            if len(data) != 2 * SLOT.size:  # new, or the legacy text form: write both slots now
                 self._commit_seq += 1
-                slots = encode_slot(self._commit_seq, self._committed) + bytes(_SLOT.size)
+                slots = encode_slot(self._commit_seq, self._committed) + bytes(SLOT.size)
                 write_all_at(self._ops, fd, slots, 0)
                 self._ops.ftruncate(fd, len(slots))
                 self._ops.fsync(fd)
@@ -295,7 +235,7 @@ class Spool:
         data = read_all(self._ops, str(self._path(segment)))
         offset, records, items = start, 0, 0
         while offset + HEADER_BYTES <= len(data):
-            length, crc, _appended_ns, count = _HEADER.unpack_from(data, offset)
+            length, crc, _appended_ns, count = HEADER.unpack_from(data, offset)
             end = offset + HEADER_BYTES + length
             if (
                 end > len(data)
@@ -331,8 +271,8 @@ class Spool:
         items = sum(count for _, count in payloads)
         if self._closed:
             raise SpoolFull(f"{self.directory} is closed")
-        if any(len(payload) > _MAX_RECORD_BYTES for payload, _ in payloads):
-            raise ValueError(f"a record is larger than {_MAX_RECORD_BYTES} bytes")
+        if any(len(payload) > MAX_RECORD_BYTES for payload, _ in payloads):
+            raise ValueError(f"a record is larger than {MAX_RECORD_BYTES} bytes")
         async with self._write_lock:
             if self._closed:
                 raise SpoolFull(f"{self.directory} is closed")
@@ -547,7 +487,7 @@ class Spool:
             data = ops.pread(fd, min(size - start.offset, max(max_bytes - taken, 0) + HEADER_BYTES), start.offset)
             offset = 0
             while len(records) < max_records and offset + HEADER_BYTES <= len(data):
-                length, _crc, appended_ns, items = _HEADER.unpack_from(data, offset)
+                length, _crc, appended_ns, items = HEADER.unpack_from(data, offset)
                 if records and taken + HEADER_BYTES + length > max_bytes:
                     break
                 end = offset + HEADER_BYTES + length
@@ -587,7 +527,7 @@ class Spool:
         if target != self._committed and self._commit_fd >= 0:
             seq = self._commit_seq + 1
             try:
-                write_all_at(self._ops, self._commit_fd, encode_slot(seq, target), (seq % 2) * _SLOT.size)
+                write_all_at(self._ops, self._commit_fd, encode_slot(seq, target), (seq % 2) * SLOT.size)
                 if self._fsync != "never":
                     self._ops.fsync(self._commit_fd)
             except OSError as error:
@@ -649,10 +589,11 @@ class Spool:
         """The last known append time of the oldest unsent record, without I/O (safe from any thread)."""
         return self._oldest_ns if self.items else None
 
-    def oldest_unsent_ns(self) -> int | None:
-        """Append time of the oldest record not yet delivered (read from disk if not known)."""
+    def load_oldest_unsent(self) -> None:
+        """Read the append time of the oldest undelivered record from disk when it is not known
+        (after open, after a commit), so :meth:`oldest_known_ns` can report it without I/O."""
         if not self.items:
-            return None
+            return
         if self._oldest_ns is None:
             position = self._delivered
             if position.offset >= self._sizes.get(position.segment, 0):  # the next segment left
@@ -665,10 +606,9 @@ class Spool:
                 finally:
                     self._ops.close(fd)
             except OSError:
-                return None
+                return
             if len(header) == HEADER_BYTES:
-                self._oldest_ns = _HEADER.unpack(header)[2]
-        return self._oldest_ns
+                self._oldest_ns = HEADER.unpack(header)[2]
 
     async def close(self) -> None:
         """Stop appends, fsync (unless ``never``) and close; reading stops too. Never raises a
@@ -696,11 +636,3 @@ async def _uninterrupted(future: asyncio.Future[None]) -> bool:
         except asyncio.CancelledError:
             cancelled = True
     return cancelled
-
-
-def write_all_at(ops: FileOps, fd: int, data: bytes, offset: int) -> None:
-    """``pwrite`` every byte of ``data`` at ``offset``."""
-    view = memoryview(data)
-    while view:
-        written = ops.pwrite(fd, bytes(view), offset)
-        view, offset = view[written:], offset + written

@@ -153,7 +153,7 @@ class SpooledExporter:
             truncated_bytes=recovery.truncated_bytes,
             directory=str(spool.directory),
         )
-        spool.oldest_unsent_ns()
+        spool.load_oldest_unsent()
         metrics.spool_items.labels(name).set_function(lambda: spool.items)
         metrics.spool_bytes.labels(name).set_function(lambda: spool.bytes)
         metrics.spool_oldest_unsent_age.labels(name).set_function(lambda: _age_s(spool.oldest_known_ns()))

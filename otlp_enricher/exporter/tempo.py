@@ -36,8 +36,8 @@ from otlp_enricher.exporter.budget import StorageBudget
 from otlp_enricher.exporter.config import StorageConfig, TempoExporterConfig
 from otlp_enricher.exporter.httpclient import HttpPoster
 from otlp_enricher.exporter.sender import SendFailed
-from otlp_enricher.exporter.spool import Record
 from otlp_enricher.exporter.spooled import SpooledExporter
+from otlp_enricher.exporter.spoolformat import Record
 from otlp_enricher.otlp_protocol import EXPORT_METHOD, PROTOBUF, TRACES_PATH
 from otlp_enricher.pipeline import SpanBatch
 from otlp_enricher.processor.redaction import Redactor

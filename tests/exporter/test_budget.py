@@ -12,7 +12,8 @@ from otlp_enricher.config import parse_config
 from otlp_enricher.confignode import ConfigError
 from otlp_enricher.exporter.budget import StorageBudget
 from otlp_enricher.exporter.fileops import OsFileOps
-from otlp_enricher.exporter.spool import HEADER_BYTES, Spool, SpoolFull
+from otlp_enricher.exporter.spool import Spool, SpoolFull
+from otlp_enricher.exporter.spoolformat import HEADER_BYTES
 
 PAYLOAD = 100
 FRAME = HEADER_BYTES + PAYLOAD

@@ -15,7 +15,7 @@ from otlp_enricher.config import Config
 from otlp_enricher.exporter.deadletter import DeadLetterFile, read_dead_letters
 from otlp_enricher.exporter.loki import LokiLines, LokiTransport
 from otlp_enricher.exporter.resend import letters_path, resend, summarise
-from otlp_enricher.exporter.spool import Record
+from otlp_enricher.exporter.spoolformat import Record
 from otlp_enricher.exporter.tempo import TempoGrpcTransport
 from otlp_enricher.processor.redaction import Redactor
 from tests.peers.fake_loki import FakeLoki

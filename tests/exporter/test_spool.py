@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otlp_enricher.exporter.spool import HEADER_BYTES, Spool, SpoolFull
+from otlp_enricher.exporter.spool import Spool, SpoolFull
+from otlp_enricher.exporter.spoolformat import HEADER_BYTES
 
 
 def _open(directory: Path, max_bytes: int = 1 << 20, fsync: str = "batch", segment_bytes: int = 0) -> Spool:
@@ -123,10 +124,13 @@ def test_oldest_unsent_age_is_known_after_restart(tmp_path: Path) -> None:
     os.close(spool._fd)
     again = Spool(tmp_path, 1 << 20, "never")
     again.open()
-    oldest = again.oldest_unsent_ns()
+    assert again.oldest_known_ns() is None  # not read yet
+    again.load_oldest_unsent()
+    oldest = again.oldest_known_ns()
     assert oldest is not None and oldest > 0
     again.commit(again.read(10, 1 << 20))
-    assert again.oldest_unsent_ns() is None
+    again.load_oldest_unsent()
+    assert again.oldest_known_ns() is None
 
 
 def test_a_legacy_text_commit_record_is_honoured_and_upgraded(tmp_path: Path) -> None:
