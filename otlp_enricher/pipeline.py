@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from otlp_enricher.dataplane import Scanner, split, validate
+from otlp_enricher.lifecycle import Component
 from otlp_enricher.model import LLMCall, SpanRejected
 from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence
 from otlp_enricher.processor.enricher import Enricher
@@ -46,28 +47,20 @@ class SpanBatch:
     span_count: int
 
 
-class SpanExporter(Protocol):
-    """Takes every span of every request (Tempo, or local files)."""
-
-    name: str
+class SpanExporter(Component, Protocol):
+    """Takes every span of every request (Tempo, or local files); on shutdown, flushes what it can
+    before the deadline and keeps the rest."""
 
     async def accept(self, batch: SpanBatch) -> None:
         """Return once the batch is delivered or durably queued; raise :class:`Backpressure` if full."""
 
-    async def shutdown(self, deadline_s: float) -> None:
-        """Stop taking batches, flush what can be flushed before the deadline, keep the rest."""
 
-
-class CallExporter(Protocol):
-    """Takes every LLM call record (Loki prompt logs, or local files)."""
-
-    name: str
+class CallExporter(Component, Protocol):
+    """Takes every LLM call record (Loki prompt logs, or local files); on shutdown, flushes what it
+    can before the deadline and keeps the rest."""
 
     async def accept(self, calls: Sequence[LLMCall]) -> None:
         """Return once the records are delivered or durably queued; raise :class:`Backpressure` if full."""
-
-    async def shutdown(self, deadline_s: float) -> None:
-        """Stop taking records, flush what can be flushed before the deadline, keep the rest."""
 
 
 class CallSink(Protocol):
@@ -221,10 +214,3 @@ class Pipeline:
                 m.prompt_logs.labels(call_exporter.name).inc(len(calls))
             for vocabulary, count in Tally(call.vocabulary for call in calls).items():
                 m.llm_spans.labels(vocabulary).inc(count)
-
-    async def shutdown(self, deadline_s: float) -> None:
-        """Flush and stop every exporter, sharing one deadline."""
-        await asyncio.gather(
-            *(exporter.shutdown(deadline_s) for exporter in self._span_exporters),
-            *(exporter.shutdown(deadline_s) for exporter in self._call_exporters),
-        )

@@ -35,7 +35,6 @@ from otlp_enricher.dataplane import Scanner
 from otlp_enricher.exporter.budget import StorageBudget
 from otlp_enricher.exporter.files import PromptLogFileExporter, SpanFileExporter
 from otlp_enricher.exporter.loki import LokiExporter
-from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.exporter.tempo import TempoExporter
 from otlp_enricher.governance.budgets import export_budgets
 from otlp_enricher.governance.rollup import (
@@ -46,6 +45,7 @@ from otlp_enricher.governance.rollup import (
     SummarySink,
     TraceRollup,
 )
+from otlp_enricher.lifecycle import Component
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import CallExporter, CallSink, Pipeline, SpanExporter
 from otlp_enricher.processor.cardinality import CardinalityGuard, SeriesBudget
@@ -232,7 +232,7 @@ class Service:
         make_private_dir(config.storage.directory)
         redactor = Redactor(resolve_redaction(config.redaction, root))  # one user-id key for all workers
         span_exporters, call_exporters = build_exporters(config, self.metrics, redactor)
-        self.spooled = [e for e in (*span_exporters, *call_exporters) if isinstance(e, SpooledExporter)]
+        self.exporters: tuple[SpanExporter | CallExporter, ...] = (*span_exporters, *call_exporters)
         self.enricher = ReloadableEnricher(build_enricher(config))
         self.rollup = build_rollup(config, self.metrics, call_exporters)
         sinks = (self.rollup.rollup,) if self.rollup is not None else ()
@@ -249,6 +249,14 @@ class Service:
             if worker is not None
             else TelemetryServer(config.exporters.prometheus, self.registry, self.ready, self.metrics, self._reload_now)
         )
+        # Started in this order, stopped in the reverse one; telemetry comes up last and goes down
+        # last, so /metrics and /readyz answer throughout the drain.
+        self._stages: list[list[Component]] = [
+            list(self.exporters),
+            [self.rollup] if self.rollup is not None else [],
+            [receiver for receiver in (self.grpc, self.http) if receiver is not None],
+            [self.telemetry],
+        ]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
         self._started = False
@@ -264,12 +272,10 @@ class Service:
             return False, "shutting down"
         if not os.access(self.config.storage.directory, os.W_OK):
             return False, f"storage directory {self.config.storage.directory} is not writable"
-        for exporter in self.spooled:
-            problem = exporter.problem
-            if problem is not None:
-                return False, f"storage of {exporter.name}: {problem}"
-            if not exporter.writable or not os.access(exporter.spool.directory, os.W_OK):
-                return False, f"spool of {exporter.name} is not writable"
+        for stage in self._stages:
+            for component in stage:
+                if (problem := component.ready()) is not None:
+                    return False, problem
         return True, "ready"
 
     def _set_config_info(self, config: Config) -> tuple[str, str]:
@@ -330,25 +336,19 @@ class Service:
         return ReloadOutcome(restart_required_for=tuple(restart))
 
     async def start(self) -> None:
-        """Start exporters (recovering their spools, whose contents are sent first), receivers, telemetry."""
-        started: list[GrpcReceiver | HttpReceiver] = []
+        """Start every component downstream first: exporters (recovering their spools, whose
+        contents are sent first), the rollup, receivers, telemetry. If one fails, every component
+        is shut down again (a no-op for those not started; it also frees what a constructor bound,
+        such as the telemetry port) and the error raised."""
         self._loop = asyncio.get_running_loop()
         try:
-            for exporter in self.spooled:
-                await exporter.start()
-            if self.rollup is not None:
-                self.rollup.start()
-            for receiver in (self.grpc, self.http):
-                if receiver is not None:
-                    await receiver.start()
-                    started.append(receiver)
-            self.telemetry.start()
+            for stage in self._stages:
+                for component in stage:
+                    await component.start()
         except BaseException:
-            for receiver in started:
-                await receiver.shutdown(0)
-            if self.rollup is not None:
-                await self.rollup.shutdown(0)
-            await self.pipeline.shutdown(1.0)
+            for stage in reversed(self._stages):
+                for component in reversed(stage):
+                    await component.shutdown(0.0)
             raise
         self._started = True
         for warning in self.config.warnings:
@@ -363,22 +363,26 @@ class Service:
         )
 
     async def shutdown(self) -> None:
-        """Stop accepting, finish in-flight calls, flush exporters; all within ``shutdown_timeout_s``."""
+        """Stop upstream first within ``shutdown_timeout_s``: receivers (intake refused at once,
+        in-flight calls finish), the rollup (its last summaries go to an exporter), exporters
+        (flush, keep the rest spooled), telemetry last. Each stage gets half the time left, the
+        exporters all of it; a stage that overruns is logged and left behind."""
         if self._stopping:
             await self._stopped.wait()
             return
         self._stopping = True
         deadline = time.monotonic() + self.config.service.shutdown_timeout_s
-        receivers = [r for r in (self.grpc, self.http) if r is not None]
+        *pipeline_stages, telemetry = self._stages
         try:
-            for receiver in receivers:
-                await self._step("stop_accepting", receiver.stop_accepting(), deadline)
-            grace = max(0.0, (deadline - time.monotonic()) / 2)
-            await self._step("receivers", asyncio.gather(*(r.shutdown(grace) for r in receivers)), deadline)
-            if self.rollup is not None:  # its last summaries go to the log exporter, so before it stops
-                await self._step("rollup", self.rollup.shutdown(max(0.0, (deadline - time.monotonic()) / 2)), deadline)
-            await self._step("exporters", self.pipeline.shutdown(max(0.0, deadline - time.monotonic())), deadline)
-            self.telemetry.shutdown()
+            for index, stage in reversed(list(enumerate(pipeline_stages))):
+                if not stage:
+                    continue
+                left = max(0.0, deadline - time.monotonic())
+                share = left if index == 0 else left / 2
+                names = "+".join(component.name for component in stage)
+                await self._step(names, asyncio.gather(*(c.shutdown(share) for c in stage)), deadline)
+            for component in telemetry:
+                await self._step(component.name, component.shutdown(max(0.0, deadline - time.monotonic())), deadline)
         finally:
             self._stopped.set()
         self._log.info("service_stopped")

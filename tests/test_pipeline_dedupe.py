@@ -18,6 +18,7 @@ from otlp_enricher.config import parse_config
 from otlp_enricher.model import LLMCall
 from otlp_enricher.pipeline import SpanBatch
 from otlp_enricher.service import build_metrics, build_pipeline
+from tests.doubles import InertComponent
 from tests.otlp_builders import key_values, span
 
 ANTHROPIC = {
@@ -29,7 +30,7 @@ ANTHROPIC = {
 }
 
 
-class Calls:
+class Calls(InertComponent):
     """A call exporter (the prompt log's seat) that keeps what it accepts."""
 
     name = "calls"
@@ -41,11 +42,8 @@ class Calls:
         """Keep the records."""
         self.accepted.extend(calls)
 
-    async def shutdown(self, deadline_s: float) -> None:
-        """Nothing to flush."""
 
-
-class Spans:
+class Spans(InertComponent):
     """A span exporter (Tempo's seat) that counts spans and enriched calls."""
 
     name = "spans"
@@ -58,9 +56,6 @@ class Spans:
         """Count."""
         self.spans += batch.span_count
         self.calls += len(batch.calls)
-
-    async def shutdown(self, deadline_s: float) -> None:
-        """Nothing to flush."""
 
 
 def two_scopes(attributes: dict[str, Any], error: bool = False) -> ExportTraceServiceRequest:

@@ -106,6 +106,13 @@ class SpanFileExporter:
                 self._metrics.redaction_failures.labels("span").inc(failed)
         await self._file.append([to_json(payload)])
 
+    async def start(self) -> None:
+        """Nothing to start: the file opens on the first append."""
+
+    def ready(self) -> str | None:
+        """Always ready (a failed append refuses that request; the storage check is the service's)."""
+        return None
+
     async def shutdown(self, deadline_s: float) -> None:
         """Close the file (appends are acknowledged only once written, so nothing is pending)."""
         await self._file.close()
@@ -123,6 +130,13 @@ class PromptLogFileExporter:
     async def accept(self, calls: Sequence[LLMCall]) -> None:
         """Append one line per call."""
         await self._file.append([self._lines.line(call) for call in calls])
+
+    async def start(self) -> None:
+        """Nothing to start: the file opens on the first append."""
+
+    def ready(self) -> str | None:
+        """Always ready (a failed append refuses that request; the storage check is the service's)."""
+        return None
 
     async def shutdown(self, deadline_s: float) -> None:
         """Close the file."""

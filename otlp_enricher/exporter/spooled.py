@@ -13,7 +13,7 @@ drop is counted (``otlp_enricher_exporter_dropped_total``) and logged once per e
 
 A storage fault (disk full, read-only, I/O error) is a state, not a crash: intake answers
 ``Backpressure`` (UNAVAILABLE + RetryInfo upstream) while the sender goes on delivering and
-deleting delivered segments, so space comes back by itself; :attr:`SpooledExporter.problem` feeds
+deleting delivered segments, so space comes back by itself; :meth:`SpooledExporter.ready` feeds
 ``/readyz``; the fault and its end are logged once each (``storage_fault`` / ``storage_recovered``)
 and reported by ``otlp_enricher_storage_writable`` and ``otlp_enricher_storage_errors_total``.
 """
@@ -21,6 +21,7 @@ and reported by ``otlp_enricher_storage_writable`` and ``otlp_enricher_storage_e
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 
@@ -133,10 +134,14 @@ class SpooledExporter:
         self.spool._ops = ops
         self.dead_letters._ops = ops
 
-    @property
-    def problem(self) -> str | None:
-        """Why this exporter cannot take data durably now (a storage fault), or ``None``."""
-        return self.spool.problem
+    def ready(self) -> str | None:
+        """Why this exporter cannot take data durably now (a storage fault, a closed or unwritable
+        spool), or ``None``."""
+        if (problem := self.spool.problem) is not None:
+            return f"storage of {self.name}: {problem}"
+        if not self._open or not os.access(self.spool.directory, os.W_OK):
+            return f"spool of {self.name} is not writable"
+        return None
 
     async def start(self) -> None:
         """Recover the spool and start delivering, oldest first."""
@@ -162,11 +167,6 @@ class SpooledExporter:
         metrics.dead_letter_bytes.labels(name).set_function(lambda: dead_letters.stored_bytes)
         self._sender.start()
         self._open = self._started = True
-
-    @property
-    def writable(self) -> bool:
-        """Whether intake is open (the spool was recovered and is not closed)."""
-        return self._open
 
     def _check_open(self) -> None:
         if not self._open:

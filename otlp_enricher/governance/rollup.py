@@ -209,7 +209,9 @@ class RollupEmitter:
         self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    name = "rollup"
+
+    async def start(self) -> None:
         """Start the periodic emission on the running loop."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -227,6 +229,10 @@ class RollupEmitter:
             await self._sink.write(records)
         except (Backpressure, OSError):  # a full spool or disk loses summaries (counted), never calls
             self._metrics.rollups_dropped.inc(len(records))
+
+    def ready(self) -> str | None:
+        """Always ready: a summary that cannot be written is counted, never blocks a call."""
+        return None
 
     async def shutdown(self, deadline_s: float) -> None:
         """Stop the loop and emit what is still open, within ``deadline_s``. Idempotent."""

@@ -59,8 +59,10 @@ class GrpcReceiver:
         self._log = get_logger("receiver.grpc")
         self.port = 0
 
-    async def start(self) -> int:
-        """Bind and start serving; returns the bound port (useful with port 0)."""
+    name = "receiver.grpc"
+
+    async def start(self) -> None:
+        """Bind and start serving; :attr:`port` is the bound port (useful with port 0)."""
         config = self._config
         limit = config.max_recv_msg_size_mib * 1024 * 1024
         interceptors = []
@@ -89,18 +91,18 @@ class GrpcReceiver:
         self._server = server
         self._accepting = True
         self._log.info("receiver_started", endpoint=address, port=self.port)
-        return self.port
 
-    async def stop_accepting(self) -> None:
-        """Answer new calls UNAVAILABLE (so senders retry elsewhere or later); in-flight ones finish."""
-        self._accepting = False
+    def ready(self) -> str | None:
+        """Ready once listening."""
+        return None if self._server is not None else "the OTLP/gRPC receiver is not listening"
 
-    async def shutdown(self, grace_s: float) -> None:
-        """Stop the server, letting in-flight calls finish within ``grace_s``."""
+    async def shutdown(self, deadline_s: float) -> None:
+        """Answer new calls UNAVAILABLE at once (senders retry elsewhere or later), let in-flight
+        ones finish within ``deadline_s``, stop the server."""
         self._accepting = False
-        if self._server is not None:
-            await self._server.stop(grace_s)
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(deadline_s)
             self._log.info("receiver_stopped")
 
     async def _export(self, raw: bytes, context: Any) -> bytes:

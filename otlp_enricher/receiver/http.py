@@ -99,8 +99,10 @@ class HttpReceiver:
         self.log = get_logger("receiver.http")
         self.port = 0
 
-    async def start(self) -> int:
-        """Bind and start serving; returns the bound port."""
+    name = "receiver.http"
+
+    async def start(self) -> None:
+        """Bind and start serving; :attr:`port` is the bound port."""
         self._loop = asyncio.get_running_loop()
         config = self._config
         limits = ConnectionLimits(
@@ -113,18 +115,18 @@ class HttpReceiver:
         self.accepting = True
         self.port = self._server.port
         self.log.info("receiver_started", endpoint=str(config.endpoint), port=self.port, tls=self._tls is not None)
-        return self.port
 
-    async def stop_accepting(self) -> None:
-        """Answer new requests 503 with Retry-After; in-flight ones finish."""
-        self.accepting = False
+    def ready(self) -> str | None:
+        """Ready once listening."""
+        return None if self._server is not None else "the OTLP/HTTP receiver is not listening"
 
-    async def shutdown(self, grace_s: float) -> None:
-        """Stop serving."""
+    async def shutdown(self, deadline_s: float) -> None:
+        """Answer new requests 503 with Retry-After at once, then stop serving (requests in
+        progress finish: each is bounded by the read timeout and the client's deadline)."""
         self.accepting = False
-        if self._server is not None:
-            await asyncio.to_thread(self._server.shutdown)
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)
             self.log.info("receiver_stopped")
 
     def export(self, raw: bytes, deadline: float) -> ExportOutcome:

@@ -11,6 +11,7 @@ stays; 403 when the lifecycle endpoints are off, 405 for a method other than POS
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -77,13 +78,19 @@ class TelemetryServer:
         """The bound port."""
         return self._server.port
 
-    def start(self) -> None:
+    name = "telemetry"
+
+    async def start(self) -> None:
         """Start serving."""
         self._server.start("telemetry-http")
 
-    def shutdown(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
+    def ready(self) -> str | None:
+        """Always ready once built (the port is bound in the constructor)."""
+        return None
+
+    async def shutdown(self, deadline_s: float) -> None:
+        """Stop serving (idempotent)."""
+        await asyncio.to_thread(self._server.shutdown)
 
 
 def _nothing() -> None:

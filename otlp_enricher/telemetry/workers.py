@@ -76,7 +76,9 @@ class ExpositionFile:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    name = "telemetry"
+
+    async def start(self) -> None:
         """Write now and then every second, in a daemon thread."""
         self.write()
         self._thread = threading.Thread(target=self._run, name="exposition-file", daemon=True)
@@ -93,12 +95,16 @@ class ExpositionFile:
             _replace(self._directory / EXPOSITION_FILE, openmetrics_exposition(self._registry))
             _replace(self._directory / READY_FILE, f"{int(ready)} {reason}\n".encode())
 
-    def shutdown(self) -> None:
+    def ready(self) -> str | None:
+        """Always ready: a write that fails is retried a second later."""
+        return None
+
+    async def shutdown(self, deadline_s: float) -> None:
         """Stop writing, after a last exposition with everything counted; idempotent."""
-        if self._thread is not None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
             self._stop.set()
-            self._thread.join(5)
-            self._thread = None
+            await asyncio.to_thread(thread.join, 5)
             self.write()
 
 

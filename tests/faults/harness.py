@@ -28,6 +28,7 @@ import grpc
 
 from otlp_enricher.config import Config
 from otlp_enricher.exporter.fileops import FileOps
+from otlp_enricher.exporter.spooled import SpooledExporter
 from otlp_enricher.service import Service
 from tests.net import raw_export
 from tests.peers.fake_loki import FakeLoki
@@ -157,8 +158,9 @@ class InProcess:
         self._thread.start()
         self.service = self.run(_make_service(config))
         if file_ops is not None:  # every spool and dead-letter syscall through the test's file layer
-            for exporter in self.service.spooled:
-                exporter.use_file_ops(file_ops)
+            for exporter in self.service.exporters:
+                if isinstance(exporter, SpooledExporter):
+                    exporter.use_file_ops(file_ops)
         self.run(self.service.start())
         assert self.service.grpc is not None
         self.target = f"127.0.0.1:{self.service.grpc.port}"

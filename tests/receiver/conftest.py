@@ -18,11 +18,12 @@ from otlp_enricher.receiver.config import GrpcReceiverConfig, HttpReceiverConfig
 from otlp_enricher.receiver.grpc import GrpcReceiver
 from otlp_enricher.receiver.http import HttpReceiver
 from otlp_enricher.service import build_metrics, build_pipeline
+from tests.doubles import InertComponent
 
 T = TypeVar("T")
 
 
-class RecordingExporter:
+class RecordingExporter(InertComponent):
     """A span exporter that keeps what it accepts, or refuses with backpressure when told to."""
 
     name = "recording"
@@ -36,9 +37,6 @@ class RecordingExporter:
         if self.refuse_for_s is not None:
             raise Backpressure(self.name, self.refuse_for_s)
         self.batches.append(batch)
-
-    async def shutdown(self, deadline_s: float) -> None:
-        """Nothing to flush."""
 
 
 @dataclass
@@ -90,7 +88,9 @@ def start_receivers(max_recv_mib: int = 64, max_body_mib: int = 64, config_text:
     http_receiver = HttpReceiver(HttpReceiverConfig(Endpoint("127.0.0.1", 0), max_body_mib), pipeline, metrics)
 
     async def start() -> tuple[int, int]:
-        return await grpc_receiver.start(), await http_receiver.start()
+        await grpc_receiver.start()
+        await http_receiver.start()
+        return grpc_receiver.port, http_receiver.port
 
     grpc_port, http_port = loop.run(start())
     try:

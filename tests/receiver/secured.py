@@ -49,14 +49,16 @@ def secured(
     telemetry = TelemetryServer(config.exporters.prometheus, registry, lambda: (True, "ready"), metrics)
 
     async def start() -> tuple[int, int]:
-        return await grpc_receiver.start(), await http_receiver.start()
+        await grpc_receiver.start()
+        await http_receiver.start()
+        return grpc_receiver.port, http_receiver.port
 
     grpc_port, http_port = loop.run(start())
-    telemetry.start()
+    loop.run(telemetry.start())
     try:
         yield Secured(config, grpc_port, http_port, telemetry.port, registry, exporter)
     finally:
-        telemetry.shutdown()
+        loop.run(telemetry.shutdown(1.0))
 
         async def stop() -> None:
             await grpc_receiver.shutdown(1)

@@ -49,7 +49,8 @@ def _write_outputs(directory: Path) -> None:
 
     async def run() -> None:
         await pipeline.export(_scenario_request(), "grpc")
-        await pipeline.shutdown(5.0)
+        for exporter in (*span_exporters, *call_exporters):
+            await exporter.shutdown(5.0)
 
     asyncio.run(run())
 

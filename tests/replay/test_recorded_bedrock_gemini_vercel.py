@@ -37,6 +37,7 @@ from otlp_enricher.connector.promptlog import prompt_log_record
 from otlp_enricher.model import LLMCall, Tokens
 from otlp_enricher.otlp_json import read_recorded
 from otlp_enricher.service import build_metrics, build_pipeline
+from tests.doubles import InertComponent
 from tests.replay import test_recorded_fixtures as openai_anthropic
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "recorded"
@@ -123,7 +124,7 @@ def list_price(entry: dict[str, Any], tokens: Tokens) -> float:
     ) / 1e6
 
 
-class PromptLog:
+class PromptLog(InertComponent):
     """A call exporter in the prompt log's seat: keeps every record it is given."""
 
     name = "prompt-log"
@@ -134,9 +135,6 @@ class PromptLog:
     async def accept(self, calls: Sequence[LLMCall]) -> None:
         """Keep the records."""
         self.calls.extend(calls)
-
-    async def shutdown(self, deadline_s: float) -> None:
-        """Nothing to flush."""
 
 
 @dataclass

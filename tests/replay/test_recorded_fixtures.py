@@ -209,7 +209,7 @@ def replay(path: Path, directory: Path) -> Replayed:
                                 scenario_of_trace[span.trace_id] = kv.value.string_value
             outcome = await pipeline.export(request, "replay")
             assert outcome.rejected_count == 0, outcome.message()
-        await pipeline.shutdown(5.0)
+        await prompt_logs.shutdown(5.0)
 
     asyncio.run(run())
     calls: dict[str, list[LLMCall]] = {}
