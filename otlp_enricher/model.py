@@ -11,7 +11,11 @@ produced the span:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    from otlp_enricher._native import Span as NativeSpan
+    from otlp_enricher.semconv.attributes import Attributes
 
 Status = Literal["ok", "error"]
 # "span": a cost the provider or a gateway reported on the span; "span_estimate": an
@@ -110,8 +114,8 @@ class LLMCall:
     user_id: str = ""
     session_id: str = ""
     label_values: dict[str, str] = field(default_factory=dict)
-    span: Any = None
-    attributes: Any = None
+    span: NativeSpan | None = None
+    attributes: Attributes | None = None
     ordinal: int = -1  # position of the span in its request: where the exporters write the enrichment
     # Derived by the processors.
     cost_usd: float | None = None

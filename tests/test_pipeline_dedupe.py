@@ -2,7 +2,7 @@
 
 Spans are hand-built in the shapes the anthropic SDK (scope ``com.anthropic.sdk.python``) and
 OpenLLMetry's anthropic instrumentation (``opentelemetry.instrumentation.anthropic``) write
-(shared/reference/instrumentations.md): each call traced twice, the copies in different traces.
+(docs/reference/instrumentations.md): each call traced twice, the copies in different traces.
 """
 
 from __future__ import annotations

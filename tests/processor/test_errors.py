@@ -1,4 +1,4 @@
-"""Error reasons from what real instrumentations write (see shared/reference/instrumentations.md)."""
+"""Error reasons from what real instrumentations write (see docs/reference/instrumentations.md)."""
 
 from __future__ import annotations
 

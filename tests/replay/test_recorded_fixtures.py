@@ -6,7 +6,7 @@ Ground truth is ``<fixture>.provider.json``: the fake provider's own log of the 
 provider semantics are applied here, independently of the code under test: OpenAI's prompt_tokens
 (and the Responses API's input_tokens) already include cached tokens, completion/output tokens
 include reasoning; Anthropic's input_tokens exclude cache reads and writes.
-Where a library is known to drop data (shared/reference/instrumentations.md), the gap is named in
+Where a library is known to drop data (docs/reference/instrumentations.md), the gap is named in
 ``GAPS`` and asserted, so a library that starts (or stops) recording it fails the test.
 """
 
@@ -61,7 +61,7 @@ PRICES = {
     "gpt-4o-mini": (0.15, 0.075, 0.15, 0.15, 0.60),  # the alias, as LiteLLM's streams name it
 }
 
-# What each library is known not to record (shared/reference/instrumentations.md).
+# What each library is known not to record (docs/reference/instrumentations.md).
 GAPS: dict[str, set[str]] = {
     "otel-openai-v2": {"no_cache_read", "no_reasoning"},
     "traceloop-anthropic": {"no_reasoning", "no_1h_split", "stream_output_plus_one"},

@@ -1,6 +1,6 @@
 """One normalised call from every vocabulary, with provider usage semantics applied once.
 
-Attribute names come from shared/reference/genai-attributes.md §1 (each row cites its source).
+Attribute names come from docs/reference/genai-attributes.md §1 (each row cites its source).
 """
 
 from __future__ import annotations

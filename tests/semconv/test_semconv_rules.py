@@ -1,6 +1,6 @@
 """Recognition, token keys, input inclusivity per scope and TTFT: one test per rule of issue 8.
 
-Span shapes follow shared/reference/genai-attributes.md and instrumentations.md and the issue's
+Span shapes follow docs/reference/genai-attributes.md and instrumentations.md and the issue's
 description of real recordings (LiteLLM, pydantic-ai, OpenLIT, botocore); expected figures apply
 the provider's documented usage semantics here (Anthropic's and Bedrock Converse's input counts
 leave the cache out; OTel's include it), never the code under test.
