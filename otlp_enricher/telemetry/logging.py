@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of each event, not the object it was at
+    configuration (a caller that swaps or closes stderr later, as a test runner does around each
+    test, must not leave the process logging into a closed file)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", encoding: str = "auto", stream: Any = None) -> None:
     """Set up structlog for the process (the CLI calls this once, before anything logs)."""
-    out = stream if stream is not None else sys.stderr
-    console = encoding == "console" or (encoding == "auto" and hasattr(out, "isatty") and out.isatty())
+    terminal = stream if stream is not None else sys.stderr
+    console = encoding == "console" or (encoding == "auto" and hasattr(terminal, "isatty") and terminal.isatty())
+    out = stream if stream is not None else cast(TextIO, _CurrentStderr())
     renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if console else structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
