@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from otlp_enricher.exporter.deadletter import read_dead_letters
 from otlp_enricher.exporter.loki import LokiExporter
 from otlp_enricher.processor.redaction import Redactor
 from tests.exporter.test_redaction import BACKTRACKING_BOMB
+from tests.integration.tools import holds_within
 from tests.peers.fake_loki import FakeLoki, Fault
 from tests.peers.workload import SECRETS, make_config, make_pipeline, mixed_request
 
@@ -156,7 +156,7 @@ def test_a_refused_push_is_bisected_to_dead_letter_only_the_bad_line(
         await exporter.accept(calls)  # one append: one batch of five lines
         assert await _wait(loki, lambda p: len(p.entries) == 4)
         assert await asyncio.to_thread(
-            lambda: _wait_for(lambda: read_dead_letters(tmp_path / "deadletter" / "loki.jsonl"))
+            lambda: holds_within(lambda: read_dead_letters(tmp_path / "deadletter" / "loki.jsonl"), 15.0)
         )
 
     registry = _run(config, scenario)
@@ -192,15 +192,6 @@ def test_a_permanent_answer_for_a_single_line_dead_letters_it_and_delivery_goes_
     labels = {"exporter": "loki", "signal": "log_lines"}
     assert registry.get_sample_value("otlp_enricher_exporter_dead_lettered_total", labels) == 1
     assert loki.requests == 2
-
-
-def _wait_for(predicate: Callable[[], object], timeout_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_a_failing_scrubber_drops_the_content(tmp_path: Path, loki: FakeLoki) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from otlp_enricher.exporter.deadletter import read_dead_letters
 from tests.faults.harness import OUTAGE_S, InProcess, Load, Upstream
+from tests.integration.tools import holds_within
 from tests.peers.fake_loki import FakeLoki, StoredEntry
 from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import make_config
@@ -52,7 +51,7 @@ def test_refused_lines_are_isolated_and_the_dead_letter_store_stays_bounded(
     registry = sidecar.service.registry
     assert loki.wait_until(lambda p: good <= {e.metadata["span_id"] for e in p.entries.values()}, 60)
     labels = {"exporter": "loki", "signal": "log_lines"}
-    assert _until(lambda: registry.get_sample_value("otlp_enricher_spool_items", {"exporter": "loki"}) == 0)
+    assert holds_within(lambda: registry.get_sample_value("otlp_enricher_spool_items", {"exporter": "loki"}) == 0, 60.0)
     dead = registry.get_sample_value("otlp_enricher_exporter_dead_lettered_total", labels)
     dropped = registry.get_sample_value("otlp_enricher_dead_letters_dropped_total", {"exporter": "loki"}) or 0
     sidecar.stop()
@@ -69,16 +68,6 @@ def test_refused_lines_are_isolated_and_the_dead_letter_store_stays_bounded(
         f"{int(dead)} dead-lettered, {len(kept)} kept ({on_disk} bytes), {int(dropped)} dropped; "
         f"{loki.requests} pushes"
     )
-
-
-def _until(predicate: Callable[[], bool], timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    wake = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        wake.wait(0.02)
-    return True
 
 
 def _lines(directory: Path) -> list[bytes]:

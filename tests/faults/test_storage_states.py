@@ -10,9 +10,6 @@ Once the fault clears acceptance resumes by itself; in the end everything acknow
 from __future__ import annotations
 
 import errno
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -21,20 +18,11 @@ from google.rpc import error_details_pb2
 
 from tests.faults.fileops import FaultyOps
 from tests.faults.harness import InProcess, Load, Upstream
+from tests.integration.tools import holds_within
 from tests.net import raw_export, status_details
 from tests.peers.fake_loki import FakeLoki
 from tests.peers.fake_tempo import FakeTempo
 from tests.peers.workload import make_config, mixed_request
-
-
-def _until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    wake = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        wake.wait(0.02)
-    return True
 
 
 def _sample(sidecar: InProcess, name: str, labels: dict[str, str]) -> float:
@@ -69,7 +57,7 @@ def test_a_full_disk_refuses_retryably_reports_not_ready_and_recovers(
         assert load.wait_acked(20)
         assert sidecar.readiness()[0] == 200
         ops.arm("write", errno.ENOSPC, sticky=True)
-        assert _until(lambda: upstream.codes["UNAVAILABLE"] > 0), "the full disk was never noticed"
+        assert holds_within(lambda: upstream.codes["UNAVAILABLE"] > 0, 20.0), "the full disk was never noticed"
         status, reason = sidecar.readiness()
         assert status == 503 and "ENOSPC" in reason, reason
         assert _sample(sidecar, "otlp_enricher_storage_writable", writable) == 0
@@ -77,10 +65,10 @@ def test_a_full_disk_refuses_retryably_reports_not_ready_and_recovers(
         assert isinstance(refused, grpc.Call) and refused.code() == grpc.StatusCode.UNAVAILABLE
         assert _retry_delay_s(refused) > 0
         # sending goes on: what was acknowledged before the disk filled is delivered meanwhile
-        assert _until(lambda: _sample(sidecar, "otlp_enricher_spool_items", writable) == 0)
+        assert holds_within(lambda: _sample(sidecar, "otlp_enricher_spool_items", writable) == 0, 20.0)
         before = load.acked()
         ops.clear()
-        assert _until(lambda: sidecar.readiness()[0] == 200), sidecar.readiness()
+        assert holds_within(lambda: sidecar.readiness()[0] == 200, 20.0), sidecar.readiness()
         assert load.wait_acked(before + 20)
     finally:
         load.finish()
@@ -112,7 +100,7 @@ def test_a_read_only_disk_is_not_ready_and_shutdown_keeps_its_deadline(
         assert load.wait_acked(20)
         loki.refuse = tempo.refuse = None
         ops.arm("*", errno.EROFS, sticky=True)
-        assert _until(lambda: upstream.codes["UNAVAILABLE"] > 0)
+        assert holds_within(lambda: upstream.codes["UNAVAILABLE"] > 0, 20.0)
         status, reason = sidecar.readiness()
         assert status == 503 and "EROFS" in reason, reason
         internal = _sample(sidecar, "otlp_enricher_export_requests_total", {"transport": "grpc", "result": "internal"})

@@ -71,6 +71,17 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(message)
 
 
+def holds_within(predicate: Callable[[], object], timeout_s: float) -> bool:
+    """Poll ``predicate`` every 20 ms until it is truthy (True) or ``timeout_s`` passes (False), for
+    ``assert holds_within(...), "what did not happen"``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def wait_until(
     condition: Callable[[], T | None],
     *,
