@@ -131,7 +131,7 @@ class SpooledExporter:
         fault tests inject a failing file layer this way)."""
         if self._started:
             raise RuntimeError("use_file_ops after start")
-        self.spool._ops = ops
+        self.spool.use_file_ops(ops)
         self.dead_letters._ops = ops
 
     def ready(self) -> str | None:

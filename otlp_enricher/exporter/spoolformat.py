@@ -3,7 +3,7 @@
 Frame: ``u32 length | u32 crc32(ts, items, payload) | u64 append time ns | u32 items | payload``
 (little-endian). ``committed``: two fixed 32-byte slots, ``u64 seq | u64 segment | u64 offset |
 u32 crc32(first 24 bytes) | 4 zero bytes``, written alternately in place; the newer valid one wins.
-:mod:`.spool` owns the files; this module only encodes and decodes.
+:mod:`.spoolsegments` and :mod:`.spoolcommit` own the files; this module only encodes and decodes.
 """
 
 from __future__ import annotations
@@ -66,6 +66,20 @@ def encode_frame(payload: bytes, items: int, appended_ns: int) -> bytes:
     tail = struct.pack("<QI", appended_ns, items)
     crc = zlib.crc32(payload, zlib.crc32(tail))
     return HEADER.pack(len(payload), crc, appended_ns, items) + payload
+
+
+def scan_frames(data: bytes, start: int) -> tuple[int, int, int]:
+    """(end of the last good frame, records, items) of segment bytes ``data`` from ``start``: a torn
+    or corrupt frame (short, or failing its CRC) ends the segment there."""
+    offset, records, items = start, 0, 0
+    while offset + HEADER_BYTES <= len(data):
+        length, crc, _appended_ns, count = HEADER.unpack_from(data, offset)
+        end = offset + HEADER_BYTES + length
+        checked = zlib.crc32(data[offset + HEADER_BYTES : end], zlib.crc32(data[offset + 8 : offset + HEADER_BYTES]))
+        if end > len(data) or checked != crc:
+            break
+        offset, records, items = end, records + 1, items + count
+    return offset, records, items
 
 
 def encode_slot(seq: int, position: Position) -> bytes:

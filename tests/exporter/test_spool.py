@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 
 from otlp_enricher.exporter.spool import Spool, SpoolFull
 from otlp_enricher.exporter.spoolformat import HEADER_BYTES
+from tests.doubles import crash
 
 
 def _open(directory: Path, max_bytes: int = 1 << 20, fsync: str = "batch", segment_bytes: int = 0) -> Spool:
@@ -53,7 +53,7 @@ def test_commit_survives_reopen_and_uncommitted_records_replay(tmp_path: Path) -
     first = spool.read(4, 1 << 20)
     spool.commit(first)
     spool.read(3, 1 << 20)  # read but never committed: the "crash" loses this progress
-    os.close(spool._fd)  # simulate the process dying: no close(), no final fsync
+    crash(spool)
 
     again = Spool(tmp_path, 1 << 20, "batch", 64)
     recovery = again.open()
@@ -66,7 +66,7 @@ def test_torn_tail_is_cut_and_earlier_records_kept(tmp_path: Path) -> None:
     """A frame half-written when the process died is cut off at open; the records before it stay."""
     spool = _open(tmp_path)
     asyncio.run(spool.append([(b"good-1", 1), (b"good-2", 1)]))
-    os.close(spool._fd)
+    crash(spool)
     segment = sorted(tmp_path.glob("*.wal"))[-1]
     with open(segment, "ab") as stream:
         stream.write(b"\x40\x00\x00\x00garbage")  # a header promising 64 bytes that never came
@@ -80,7 +80,7 @@ def test_corrupt_frame_is_detected_by_crc(tmp_path: Path) -> None:
     """A flipped byte fails the CRC: the segment ends at the last good frame."""
     spool = _open(tmp_path)
     asyncio.run(spool.append([(b"aaaa", 1), (b"bbbb", 1)]))
-    os.close(spool._fd)
+    crash(spool)
     segment = sorted(tmp_path.glob("*.wal"))[-1]
     data = bytearray(segment.read_bytes())
     data[HEADER_BYTES + 4 + HEADER_BYTES] ^= 0xFF  # first payload byte of the second frame
@@ -121,7 +121,7 @@ def test_oldest_unsent_age_is_known_after_restart(tmp_path: Path) -> None:
     """The oldest unsent record's append time is read from its frame, also right after a restart."""
     spool = _open(tmp_path)
     asyncio.run(spool.append([(b"old", 1)]))
-    os.close(spool._fd)
+    crash(spool)
     again = Spool(tmp_path, 1 << 20, "never")
     again.open()
     assert again.oldest_known_ns() is None  # not read yet
@@ -138,7 +138,7 @@ def test_a_legacy_text_commit_record_is_honoured_and_upgraded(tmp_path: Path) ->
     record is rewritten as the two in-place slots (64 bytes) it is committed with from then on."""
     spool = _open(tmp_path, segment_bytes=64)
     asyncio.run(spool.append([(f"record-{i}".encode(), 1) for i in range(4)]))
-    _crash(spool)
+    crash(spool)
     segment = sorted(tmp_path.glob("*.wal"))[0]
     offset = HEADER_BYTES + len(b"record-0")
     (tmp_path / "committed").write_text(f"{int(segment.stem)} {offset}\n", "ascii")
@@ -146,8 +146,3 @@ def test_a_legacy_text_commit_record_is_honoured_and_upgraded(tmp_path: Path) ->
     assert again.open().items == 3
     assert _read_all(again) == [b"record-1", b"record-2", b"record-3"]
     assert (tmp_path / "committed").stat().st_size == 64
-
-
-def _crash(spool: Spool) -> None:
-    for fd in (spool._fd, spool._commit_fd):
-        os.close(fd)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from otlp_enricher.exporter.fileops import REAL_FILE_OPS, FileOps
 from otlp_enricher.exporter.spool import Spool, SpoolFull, SpoolUnavailable
+from tests.doubles import crash
 from tests.faults.fileops import FaultyOps
 
 ERRNOS = (errno.EBADF, errno.ENOSPC, errno.EIO, errno.EROFS)
@@ -93,15 +93,8 @@ async def _scenario(directory: Path, ops: FileOps, fsync: str, fault: tuple[str,
     assert spool.items == 0 and spool.bytes == 0
     for index in range(2):  # left unsent at the crash
         await _round(spool, ledger, "crash", index * 2, expect_ok=True)
-    _crash(spool)
+    crash(spool)
     return ledger
-
-
-def _crash(spool: Spool) -> None:
-    """The process dies: no close(), no final fsync; only its fds go."""
-    for fd in (spool._fd, spool._commit_fd):
-        if fd >= 0:
-            os.close(fd)
 
 
 def _run(directory: Path, ops: FileOps, fsync: str, fault: tuple[str, int, int, bool] | None) -> Ledger:
@@ -112,7 +105,7 @@ def _run(directory: Path, ops: FileOps, fsync: str, fault: tuple[str, int, int, 
     again = Spool(directory, 1 << 20, fsync, SEGMENT_BYTES, ops=FaultyOps())  # never armed
     again.open()
     replayed = {record.payload for record in again.read(1_000_000, 1 << 30).records}
-    _crash(again)
+    crash(again)
     lost = ledger.acked - ledger.delivered - replayed
     assert not lost, f"acknowledged and lost: {sorted(lost)[:5]}"
     assert replayed <= ledger.seen
@@ -204,6 +197,6 @@ def test_the_commit_record_is_written_in_place_on_a_full_disk(tmp_path: Path) ->
         assert spool.problem is None
 
     asyncio.run(scenario())
-    _crash(spool)
+    crash(spool)
     again = Spool(tmp_path, 1 << 20, "batch", ops=REAL_FILE_OPS)
     assert again.open().items == 0  # both commits durable: nothing to replay
