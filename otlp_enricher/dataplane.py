@@ -2,7 +2,7 @@
 
 Bytes stay bytes. A received request is scanned once natively (:func:`Scanner.scan`): every byte
 is validated, spans are counted, and only candidate LLM spans — chosen by the marker keys, scope
-and span-name prefixes of ``semconv/keys.py`` — come back as Python objects, carrying only the
+and span-name prefixes of ``semconv/candidates.py`` — come back as Python objects, carrying only the
 attribute values the rules read. Exporters then write the enrichment into the request's own
 bytes (:class:`SpanWriter`) and produce OTLP/JSON from them (:func:`to_json`). Native errors
 become :class:`~otlp_enricher.otlp_json.OtlpDecodeError` here, at the boundary.
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from otlp_enricher import _native
 from otlp_enricher.otlp_json import OtlpDecodeError
-from otlp_enricher.semconv import keys
+from otlp_enricher.semconv import candidates, keys
 
 AttributeValue = str | bool | int | float
 SpanEdit = tuple[dict[str, AttributeValue | None], list[tuple[str, AttributeValue]]]
@@ -31,11 +31,11 @@ class Scanner:
 
     def __init__(self, extra_keys: Iterable[str] = (), redactor: _native.Redactor | None = None) -> None:
         self._native = _native.Scanner(
-            sorted(keys.MARKER_KEYS),
-            sorted(keys.READ_KEYS | set(extra_keys)),
-            list(keys.READ_PREFIXES),
-            list(keys.LLM_SCOPE_PREFIXES),
-            list(keys.LLM_SPAN_NAME_PREFIXES),
+            sorted(candidates.MARKER_KEYS),
+            sorted(candidates.READ_KEYS | set(extra_keys)),
+            list(candidates.READ_PREFIXES),
+            list(candidates.LLM_SCOPE_PREFIXES),
+            list(candidates.LLM_SPAN_NAME_PREFIXES),
             sorted(keys.CONTENT_KEYS),
             list(keys.CONTENT_PREFIXES),
             sorted(keys.CONTENT_EVENTS),

@@ -19,7 +19,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from otlp_enricher.dataplane import Scanner, SpanEdit, SpanWriter, to_json, validate
 from otlp_enricher.otlp_json import OtlpDecodeError, read_recorded
 from otlp_enricher.processor.redaction import BUILTIN_PATTERNS, RedactionSettings, Redactor
-from otlp_enricher.semconv import keys
+from otlp_enricher.semconv import candidates, keys
 from tests.otlp_builders import decoded, request, span
 from tests.peers.workload import SECRETS
 
@@ -56,9 +56,9 @@ def test_scan_counts_every_span_and_hands_over_exactly_the_marked_ones(body: byt
     marked = [
         i
         for i, s in enumerate(spans)
-        if any(kv.key in keys.MARKER_KEYS for kv in s.attributes)
-        or scopes[i].startswith(keys.LLM_SCOPE_PREFIXES)
-        or s.name.startswith(keys.LLM_SPAN_NAME_PREFIXES)
+        if any(kv.key in candidates.MARKER_KEYS for kv in s.attributes)
+        or scopes[i].startswith(candidates.LLM_SCOPE_PREFIXES)
+        or s.name.startswith(candidates.LLM_SPAN_NAME_PREFIXES)
     ]
     assert [s.ordinal for s in scan.spans] == marked
     for native in scan.spans:
@@ -66,9 +66,9 @@ def test_scan_counts_every_span_and_hands_over_exactly_the_marked_ones(body: byt
         assert native.trace_id == original.trace_id and native.span_id == original.span_id
         assert native.start_time_unix_nano == original.start_time_unix_nano
         assert native.status.code == original.status.code and native.status.message == original.status.message
-        expected = {kv.key: decoded(kv.value) for kv in original.attributes if kv.key in keys.READ_KEYS}
+        expected = {kv.key: decoded(kv.value) for kv in original.attributes if kv.key in candidates.READ_KEYS}
         expected.update(
-            {kv.key: decoded(kv.value) for kv in original.attributes if kv.key.startswith(keys.READ_PREFIXES)}
+            {kv.key: decoded(kv.value) for kv in original.attributes if kv.key.startswith(candidates.READ_PREFIXES)}
         )
         assert native.attributes == expected
         assert [e.name for e in native.events] == [e.name for e in original.events]

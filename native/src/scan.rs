@@ -2,7 +2,7 @@
 //! collect — for candidate LLM spans only — the attribute values the Python rules read.
 //!
 //! Which spans are candidates and which keys are read is configuration ([`ScanConfig`]), built
-//! in Python from ``otlp_enricher/semconv/keys.py``: this module knows no vocabulary.
+//! in Python from ``otlp_enricher/semconv/candidates.py``: this module knows no vocabulary.
 //! Field numbers: ``opentelemetry/proto/trace/v1/trace.proto`` and ``common/v1/common.proto``.
 
 use std::collections::HashSet;

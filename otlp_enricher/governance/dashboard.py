@@ -12,34 +12,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from grafana_foundation_sdk.builders import heatmap, logs, loki, prometheus, stat, timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard, DatasourceVariable, QueryVariable, Row
-from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import dashboard as model
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh, VariableSort
-from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+from grafana_foundation_sdk.models.dashboard import VariableRefresh, VariableSort
 
 from otlp_enricher.config import Config
+from otlp_enricher.governance.panels import (
+    PROMETHEUS,
+    RATE,
+    Panel,
+    Query,
+    heatmap_panel,
+    histogram_quantile,
+    logs_panel,
+    series_panel,
+    stat_panel,
+)
 from otlp_enricher.governance.rules import slo_windows
 
 UID = "otlp-enricher-llm"
-PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${datasource}")
-LOKI = DataSourceRef(type_val="loki", uid="${loki}")
-RATE = "$__rate_interval"
-Panel = cogbuilder.Builder[model.Panel]
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """One PromQL target: its expression and legend."""
-
-    expr: str
-    legend: str = ""
-    exemplar: bool = False
 
 
 def render_dashboard(config: Config) -> str:
@@ -109,49 +102,6 @@ class _Selectors:
         return "{" + ",".join((self.model, *extra)) + "}"
 
 
-def _targets(panel: object, queries: Sequence[Query], fmt: PromQueryFormat | None = None) -> object:
-    for index, query in enumerate(queries):
-        target = prometheus.Dataquery().expr(query.expr).ref_id(chr(ord("A") + index)).datasource(PROMETHEUS)
-        if query.legend:
-            target = target.legend_format(query.legend)
-        if query.exemplar:
-            target = target.exemplar(True)
-        if fmt is not None:
-            target = target.format(fmt)
-        panel = panel.with_target(target)  # type: ignore[attr-defined]
-    return panel
-
-
-def _series(
-    title: str, unit: str, queries: Sequence[Query], width: int = 12, description: str = ""
-) -> timeseries.Panel:
-    panel = timeseries.Panel().title(title).datasource(PROMETHEUS).unit(unit).height(8).span(width)
-    if description:
-        panel = panel.description(description)
-    result: timeseries.Panel = _targets(panel, queries)  # type: ignore[assignment]
-    return result
-
-
-def _stat(title: str, unit: str, queries: Sequence[Query], width: int = 4, time_from: str = "") -> stat.Panel:
-    panel = stat.Panel().title(title).datasource(PROMETHEUS).unit(unit).height(5).span(width)
-    if time_from:
-        panel = panel.time_from(time_from)
-    result: stat.Panel = _targets(panel, queries)  # type: ignore[assignment]
-    return result
-
-
-def _heatmap(title: str, metric: str, sel: str) -> heatmap.Panel:
-    panel = heatmap.Panel().title(title).datasource(PROMETHEUS).unit("s").height(8).span(8).calculate(False)
-    query = Query(f"sum by (le) (increase({metric}_bucket{sel}[{RATE}]))", "{{le}}")
-    result: heatmap.Panel = _targets(panel, [query], PromQueryFormat.HEATMAP)  # type: ignore[assignment]
-    return result
-
-
-def _quantile(q: float, metric: str, sel: str, by: str = "") -> str:
-    group = f"{by}, le" if by else "le"
-    return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{sel}[{RATE}])))"
-
-
 def _rows(config: Config, sel: _Selectors) -> list[tuple[str, list[Panel]]]:
     return [
         ("Health", _health(sel)),
@@ -169,16 +119,18 @@ def _health(sel: _Selectors) -> list[Panel]:
     failed = sel.of('status="error"')
     duration, ttft = "llm_request_duration_seconds", "llm_time_to_first_token_seconds"
     return [
-        _stat("Calls per second", "reqps", [Query(all_calls)]),
-        _stat(
+        stat_panel("Calls per second", "reqps", [Query(all_calls)]),
+        stat_panel(
             "Failed calls",
             "percentunit",
             [Query(f"sum(rate(llm_requests_total{failed}[{RATE}])) / {all_calls}")],
         ),
-        _stat("p95 duration", "s", [Query(_quantile(0.95, duration, sel.of()))]),
-        _stat("p95 time to first token", "s", [Query(_quantile(0.95, ttft, sel.of()))]),
-        _stat("SLOs: good calls (1h)", "percentunit", [Query("1 - slo:llm_slo_bad_ratio:ratio_rate1h", "{{slo}}")], 8),
-        _series(
+        stat_panel("p95 duration", "s", [Query(histogram_quantile(0.95, duration, sel.of()))]),
+        stat_panel("p95 time to first token", "s", [Query(histogram_quantile(0.95, ttft, sel.of()))]),
+        stat_panel(
+            "SLOs: good calls (1h)", "percentunit", [Query("1 - slo:llm_slo_bad_ratio:ratio_rate1h", "{{slo}}")], 8
+        ),
+        series_panel(
             "Calls per second by model and status",
             "reqps",
             [Query(f"sum by (model, status) (rate(llm_requests_total{sel.of()}[{RATE}]))", "{{model}} {{status}}")],
@@ -191,39 +143,32 @@ def _cost(config: Config, sel: _Selectors) -> list[Panel]:
     cost = f"llm_cost_usd_total{sel.of()}"
     calls = f"sum(rate(llm_cost_source_requests_total{sel.of()}[{RATE}]))"
     panels: list[Panel] = [
-        _series(
+        series_panel(
             "Tokens per minute by type",
             "short",
             [Query(f"sum by (type) (rate(llm_tokens_total{sel.of()}[{RATE}])) * 60", "{{type}}")],
         ),
-        _series(
+        series_panel(
             "Cost per hour by model",
             "currencyUSD",
             [Query(f"sum by (provider, model) (rate({cost}[{RATE}])) * 3600", "{{model}} ({{provider}})")],
         ),
-        _stat("Cost per priced call", "currencyUSD", [Query(f"sum(rate({cost}[{RATE}])) / {calls}")]),
-        _stat("Cost per 1k priced calls", "currencyUSD", [Query(f"1000 * sum(rate({cost}[{RATE}])) / {calls}")]),
-        _stat("Month to date", "currencyUSD", [Query(f"sum(increase({cost}[$__range]))")], time_from="now/M"),
-        _stat(
+        stat_panel("Cost per priced call", "currencyUSD", [Query(f"sum(rate({cost}[{RATE}])) / {calls}")]),
+        stat_panel("Cost per 1k priced calls", "currencyUSD", [Query(f"1000 * sum(rate({cost}[{RATE}])) / {calls}")]),
+        stat_panel("Month to date", "currencyUSD", [Query(f"sum(increase({cost}[$__range]))")], time_from="now/M"),
+        stat_panel(
             "Projected per 30 days (last day's rate)",
             "currencyUSD",
             [Query(f"sum(rate({cost}[1d])) * 30 * 86400")],
         ),
-        _series(
+        series_panel(
             "Cost per agent run (trace) p50 / p95",
             "currencyUSD",
-            [
-                Query(
-                    f"histogram_quantile({q}, sum by (le) (rate(llm_trace_cost_usd_bucket[{RATE}])))",
-                    f"p{int(q * 100)}",
-                    True,
-                )
-                for q in (0.5, 0.95)
-            ],
+            [Query(histogram_quantile(q, "llm_trace_cost_usd", ""), f"p{int(q * 100)}", True) for q in (0.5, 0.95)],
             8,
             "From llm_trace_cost_usd: each trace's total once its calls went quiet (processors.genai.rollup).",
         ),
-        _stat(
+        stat_panel(
             "Unpriced calls",
             "short",
             [Query(f"sum by (model) (increase(llm_unpriced_requests_total{sel.of()}[$__range]))", "{{model}}")],
@@ -232,7 +177,7 @@ def _cost(config: Config, sel: _Selectors) -> list[Panel]:
     ]
     if config.genai.budgets:
         panels.append(
-            _stat(
+            stat_panel(
                 "Budgets: spent / projected",
                 "percentunit",
                 [
@@ -255,28 +200,31 @@ def _latency(sel: _Selectors) -> list[Panel]:
         "llm_time_per_output_token_seconds",
     )
     return [
-        _series(
+        series_panel(
             "Duration p50 / p95 / p99 by model",
             "s",
             [
-                Query(_quantile(q, duration, sel.of(), "model"), f"{{{{model}}}} p{int(q * 100)}", True)
+                Query(histogram_quantile(q, duration, sel.of(), "model"), f"{{{{model}}}} p{int(q * 100)}", True)
                 for q in (0.5, 0.95, 0.99)
             ],
             24,
             "Exemplars (dots) open the trace in Tempo.",
         ),
-        _heatmap("Duration", duration, sel.of()),
-        _heatmap("Time to first token", ttft, sel.of()),
-        _heatmap("Time per output token", tpot, sel.of()),
-        _series(
+        heatmap_panel("Duration", duration, sel.of()),
+        heatmap_panel("Time to first token", ttft, sel.of()),
+        heatmap_panel("Time per output token", tpot, sel.of()),
+        series_panel(
             "Time to first token p95 by model",
             "s",
-            [Query(_quantile(0.95, ttft, sel.of(), "model"), "{{model}}", True)],
+            [Query(histogram_quantile(0.95, ttft, sel.of(), "model"), "{{model}}", True)],
         ),
-        _series(
+        series_panel(
             "Time per output token p50 / p95 by model",
             "s",
-            [Query(_quantile(q, tpot, sel.of(), "model"), f"{{{{model}}}} p{int(q * 100)}", True) for q in (0.5, 0.95)],
+            [
+                Query(histogram_quantile(q, tpot, sel.of(), "model"), f"{{{{model}}}} p{int(q * 100)}", True)
+                for q in (0.5, 0.95)
+            ],
         ),
     ]
 
@@ -284,12 +232,12 @@ def _latency(sel: _Selectors) -> list[Panel]:
 def _errors(sel: _Selectors) -> list[Panel]:
     limited = sel.of('reason="rate_limit"')
     return [
-        _series(
+        series_panel(
             "Failed calls per second by reason",
             "reqps",
             [Query(f"sum by (reason) (rate(llm_errors_total{sel.of()}[{RATE}]))", "{{reason}}")],
         ),
-        _series(
+        series_panel(
             "Rate-limited calls per second by model",
             "reqps",
             [
@@ -299,7 +247,7 @@ def _errors(sel: _Selectors) -> list[Panel]:
                 )
             ],
         ),
-        _series(
+        series_panel(
             "Error ratio by model and reason (5m)",
             "percentunit",
             [Query(f"provider_model_reason:llm_errors:ratio_rate5m{{{sel.base}}}", "{{model}} {{reason}}")],
@@ -314,38 +262,38 @@ def _slos(config: Config) -> list[Panel]:
         for w in slo_windows(config)
     ]
     return [
-        _series("Burn rate (1 = spending the budget exactly)", "short", burn, 12),
-        _stat(
+        series_panel("Burn rate (1 = spending the budget exactly)", "short", burn, 12),
+        stat_panel(
             "Error budget remaining (30d)",
             "percentunit",
             [Query("slo:llm_slo_error_budget_remaining:ratio_rate30d", "{{slo}}")],
             6,
         ),
-        _stat("Objectives", "percentunit", [Query("max by (slo) (llm_slo_objective_ratio)", "{{slo}}")], 6),
+        stat_panel("Objectives", "percentunit", [Query("max by (slo) (llm_slo_objective_ratio)", "{{slo}}")], 6),
     ]
 
 
 def _sidecar() -> list[Panel]:
     return [
-        _series(
+        series_panel(
             "Spans received per second",
             "short",
             [Query(f"sum by (transport) (rate(otlp_enricher_spans_received_total[{RATE}]))", "{{transport}}")],
             8,
         ),
-        _series(
+        series_panel(
             "LLM spans per second by vocabulary",
             "short",
             [Query(f"sum by (vocabulary) (rate(otlp_enricher_llm_spans_total[{RATE}]))", "{{vocabulary}}")],
             8,
         ),
-        _series(
+        series_panel(
             "Spans rejected by reason",
             "short",
             [Query(f"sum by (reason) (increase(otlp_enricher_spans_rejected_total[{RATE}]))", "{{reason}}")],
             8,
         ),
-        _series(
+        series_panel(
             "Exporter items per second: sent, failed, dead-lettered, dropped",
             "short",
             [
@@ -363,7 +311,7 @@ def _sidecar() -> list[Panel]:
                 ),
             ],
         ),
-        _series(
+        series_panel(
             "Spool: bytes unsent and oldest unsent age",
             "short",
             [
@@ -371,12 +319,12 @@ def _sidecar() -> list[Panel]:
                 Query("max by (exporter) (otlp_enricher_spool_oldest_unsent_age_seconds)", "{{exporter}} oldest (s)"),
             ],
         ),
-        _series(
+        series_panel(
             "Label values folded into 'other'",
             "short",
             [Query(f"sum by (label) (increase(otlp_enricher_label_values_folded_total[{RATE}]))", "{{label}}")],
         ),
-        _stat("Sidecars up", "short", [Query('sum(up{job=~"$job"})')], 6),
+        stat_panel("Sidecars up", "short", [Query('sum(up{job=~"$job"})')], 6),
     ]
 
 
@@ -385,21 +333,6 @@ def _logs(config: Config) -> list[Panel]:
     calls = f'{{service=~"{service}",provider=~"$provider",model=~"$model",kind=""}} | json'
     summaries = f'{{service=~"{service}",kind=~"trace_summary|conversation_summary"}} | json'
     return [
-        _logs_panel("Prompt logs (click a trace_id to open the trace)", calls, 14),
-        _logs_panel("Per-trace and per-conversation cost summaries", summaries, 10),
+        logs_panel("Prompt logs (click a trace_id to open the trace)", calls, 14),
+        logs_panel("Per-trace and per-conversation cost summaries", summaries, 10),
     ]
-
-
-def _logs_panel(title: str, query: str, width: int) -> logs.Panel:
-    target = loki.Dataquery().expr(query).ref_id("A").datasource(LOKI)
-    return (
-        logs.Panel()
-        .title(title)
-        .datasource(LOKI)
-        .height(12)
-        .span(width)
-        .show_time(True)
-        .enable_log_details(True)
-        .wrap_log_message(True)
-        .with_target(target)
-    )

@@ -1,7 +1,7 @@
 """Key → value views of the attributes the native scanner decoded for one span or resource.
 
 The scanner (``otlp_enricher/dataplane.py``) hands Python only the attributes listed in
-``semconv/keys.py``'s ``READ_KEYS`` / ``READ_PREFIXES``, already decoded: strings, ints, floats,
+``semconv/candidates.py``'s ``READ_KEYS`` / ``READ_PREFIXES``, already decoded: strings, ints, floats,
 bools, bytes, lists (array values) and dicts (kvlist values).
 """
 

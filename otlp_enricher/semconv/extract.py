@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from otlp_enricher.model import LLMCall, SpanRejected, Tokens
-from otlp_enricher.semconv import keys
+from otlp_enricher.semconv import candidates, keys
 from otlp_enricher.semconv.attributes import Attributes
 from otlp_enricher.semconv.litellm import litellm_usage, usage_path
 from otlp_enricher.semconv.providers import normalise_provider
@@ -234,7 +234,7 @@ def _recognise_by_name(span: Any, scope_name: str) -> tuple[tuple[str, str] | No
     model-call operation and it comes from a known LLM instrumentation scope or failed (status
     ERROR): OpenLIT's error spans carry nothing else. Returns ((vocabulary, operation), model)."""
     name = span.name
-    if not name.startswith(keys.LLM_SPAN_NAME_PREFIXES):
+    if not name.startswith(candidates.LLM_SPAN_NAME_PREFIXES):
         return None, ""  # the common case (every non-LLM span): one C-level prefix test
     match = _SPAN_NAME_CALL.match(name)
     if match is None:
@@ -242,7 +242,7 @@ def _recognise_by_name(span: Any, scope_name: str) -> tuple[tuple[str, str] | No
     operation = keys.SPAN_NAME_OPERATIONS.get(match.group("operation"))
     if operation is None:
         return None, ""  # invoke_agent, execute_tool …: wrappers repeat their children's tokens
-    if span.status.code != _STATUS_CODE_ERROR and not scope_name.startswith(keys.LLM_SCOPE_PREFIXES):
+    if span.status.code != _STATUS_CODE_ERROR and not scope_name.startswith(candidates.LLM_SCOPE_PREFIXES):
         return None, ""
     return ("span_name", operation), match.group("model")
 

@@ -20,8 +20,7 @@ _FINGERPRINT = "fp_fake0000"
 
 def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
     """The reply to ``request`` (a decoded chat-completions body) under ``scenario``; ``seq`` makes ids."""
-    request_id = f"req_fake{seq:06d}"
-    headers = {"x-request-id": request_id, "openai-processing-ms": "42", "openai-version": "2020-10-01"}
+    headers = reply_headers(seq)
     if scenario.error is not None:
         return error_reply(scenario.error, headers)
     model = response_model(str(request.get("model", "")))
@@ -62,12 +61,18 @@ def usage_as_sent(sent: JsonObject | Sequence[JsonObject | str]) -> tuple[object
     return (carried[-1] if carried else None), carried
 
 
+def reply_headers(seq: int) -> dict[str, str]:
+    """The headers every OpenAI reply carries (chat completions and responses alike); ``seq`` makes the id."""
+    return {"x-request-id": f"req_fake{seq:06d}", "openai-processing-ms": "42", "openai-version": "2020-10-01"}
+
+
 def error_body(error: ErrorReply) -> JsonObject:
     """The real API's error body."""
     return {"error": {"message": error.message, "type": error.error_type, "param": None, "code": error.code}}
 
 
 def error_reply(error: ErrorReply, headers: dict[str, str]) -> Reply:
+    """The real API's error reply (chat completions and responses alike); a rate limit adds its headers."""
     if error.retry_after_s is not None:
         headers = {
             **headers,

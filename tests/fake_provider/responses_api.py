@@ -8,7 +8,7 @@ replies are the named events the real API sends, each with its ``type`` and ``se
 events, arguments as ``response.function_call_arguments.delta``), and ``response.completed`` with the
 whole response and its ``usage``. Usage: ``input_tokens`` *includes*
 ``input_tokens_details.cached_tokens``, ``output_tokens`` *includes*
-``output_tokens_details.reasoning_tokens``. Errors use the chat API's body.
+``output_tokens_details.reasoning_tokens``. Errors and headers are the chat API's.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ import json
 import time
 from collections.abc import Sequence
 
-from .openai_api import error_reply
+from .openai_api import error_reply, reply_headers
 from .scenarios import JsonObject, Scenario, response_model
 from .wire import Reply, SseEvent, split_text
 
 
 def build_reply(scenario: Scenario, request: JsonObject, seq: int) -> Reply:
     """The reply to ``request`` (a decoded responses body) under ``scenario``; ``seq`` makes ids."""
-    request_id = f"req_fake{seq:06d}"
-    headers = {"x-request-id": request_id, "openai-processing-ms": "42", "openai-version": "2020-10-01"}
+    headers = reply_headers(seq)
     if scenario.error is not None:
         return error_reply(scenario.error, headers)
     model = response_model(str(request.get("model", "")))

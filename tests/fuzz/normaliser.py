@@ -1,7 +1,7 @@
 """The attribute normaliser: scan → recognise → read → enrich (price, rates, SLOs) → metrics, per span.
 
 The input is a small program that builds one span (see :func:`build`): which instrumentation scope,
-status, times, name, and attributes drawn from the keys the rules read (``semconv/keys.py``) with
+status, times, name, and attributes drawn from the keys the rules read (``semconv/candidates.py``) with
 values of any OTLP type, nested, empty or very long. Seeds are the recorded LLM spans written in
 that form (:func:`encode`). Property: ``Pipeline.export`` of a well-formed request never raises;
 unusable LLM data is a rejected span (``partial_success``), not an error.
@@ -23,13 +23,13 @@ from prometheus_client import CollectorRegistry
 
 from otlp_enricher.config import parse_config
 from otlp_enricher.model import LLMCall
-from otlp_enricher.semconv import keys
+from otlp_enricher.semconv import candidates, keys
 from otlp_enricher.service import build_metrics, build_pipeline
 from tests.fuzz.seeds import protobuf_requests
 
 MAX_LEN = 1 << 13
-SCOPES = (*keys.LLM_SCOPE_PREFIXES, "test")
-KEYS = tuple(sorted(keys.READ_KEYS | {"service.name"}))
+SCOPES = (*candidates.LLM_SCOPE_PREFIXES, "test")
+KEYS = tuple(sorted(candidates.READ_KEYS | {"service.name"}))
 EVENTS = tuple(sorted(keys.FIRST_CHUNK_EVENTS | keys.CONTENT_EVENTS | {"exception"}))
 _EVENT = 254  # key byte: an event follows instead of an attribute
 _RAW_KEY = 255  # key byte: the key is a text that follows
@@ -169,7 +169,7 @@ def seeds() -> list[bytes]:
         for resource_spans in ExportTraceServiceRequest.FromString(raw).resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    if any(attribute.key in keys.MARKER_KEYS for attribute in span.attributes):
+                    if any(attribute.key in candidates.MARKER_KEYS for attribute in span.attributes):
                         found.append(encode(span, scope_spans.scope.name))
     return found
 
