@@ -50,6 +50,8 @@ def prompt_log_record(call: LLMCall) -> dict[str, Any]:
         "cost_usd": call.cost_usd,
         "cost_source": call.cost_source,
         "unpriced_reason": call.unpriced_reason or None,
+        "span_cost_usd": call.span_cost_usd,
+        "span_cost_reported": call.span_cost_reported if call.span_cost_usd is not None else None,
         "duration_s": round(call.duration_s, 6),
         "ttft_s": call.ttft_s,
         "output_tokens_per_second": call.output_tokens_per_second,

@@ -59,3 +59,23 @@ def test_a_line_over_the_limit_keeps_its_figures_and_a_content_preview_within_th
     assert "input_messages" not in record
     assert record["content_preview"].startswith('{"input_messages":[{"role":"user"')
     assert record["content_preview"].endswith("bytes]")
+
+
+def test_a_cost_the_span_carried_is_shown_beside_ours_with_whose_it_is() -> None:
+    """A gateway-reported cost (the bill) and an instrumentation's estimate are told apart; a span
+    with neither says so with nulls."""
+    reported, redactor, metrics = recognised(
+        **{
+            "gen_ai.usage.cost.amount": 0.0123,
+            "gen_ai.usage.cost.currency": "USD",
+            "gen_ai.usage.cost.source": "gateway",
+        }
+    )
+    record = json.loads(PromptLogLines(redactor, metrics).line(reported))
+    assert (record["span_cost_usd"], record["span_cost_reported"]) == (0.0123, True)
+    estimated, redactor, metrics = recognised(**{"gen_ai.usage.cost": 0.02})
+    record = json.loads(PromptLogLines(redactor, metrics).line(estimated))
+    assert (record["span_cost_usd"], record["span_cost_reported"]) == (0.02, False)
+    none, redactor, metrics = recognised()
+    record = json.loads(PromptLogLines(redactor, metrics).line(none))
+    assert (record["span_cost_usd"], record["span_cost_reported"]) == (None, None)

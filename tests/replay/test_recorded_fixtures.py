@@ -397,14 +397,20 @@ def test_openlit_cost_estimate_is_kept_but_never_wins_and_its_ttft_counts_only_o
     fixture: str, tmp_path: Path
 ) -> None:
     """OpenLIT prices every call from its own table (``gen_ai.usage.cost``) and writes
-    ``gen_ai.server.time_to_first_token`` on every call, streamed or not (issue 8, items 6 and 7)."""
+    ``gen_ai.server.time_to_first_token`` on every call, streamed or not (issue 8, items 6 and 7).
+    The estimate is shown beside our price in the prompt log, marked as not the provider's."""
     path = RECORDED / FIXTURES[fixture]
     spans = span_attributes(path, "openlit.instrumentation.")
-    calls = [call for calls in replay(path, tmp_path).calls.values() for call in calls if call.status == "ok"]
+    replayed = replay(path, tmp_path)
+    calls = [call for calls in replayed.calls.values() for call in calls if call.status == "ok"]
+    lines = {line["span_id"]: line for lines in replayed.lines.values() for line in lines}
     assert calls
     for call in calls:
         attributes = spans[call.span_id.hex()]
         assert call.span_cost_usd == attributes["gen_ai.usage.cost"] and not call.span_cost_reported
+        line = lines[call.span_id.hex()]  # the reader of the log sees both figures, and whose each is
+        assert (line["span_cost_usd"], line["span_cost_reported"]) == (attributes["gen_ai.usage.cost"], False)
+        assert line["cost_source"] == "price_table"
         assert call.cost_source == "price_table"
         assert "gen_ai.server.time_to_first_token" in attributes
         assert (call.ttft_s is not None) == attributes["gen_ai.request.stream"]
