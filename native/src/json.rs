@@ -456,11 +456,19 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// A JSON string: quotes, backslashes and control characters escaped; other UTF-8 kept as is.
+/// Runs of eight bytes that need no escape are skipped a word at a time.
 pub fn string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
-    let mut start = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
+    let (mut start, mut index) = (0, 0);
+    while index < bytes.len() {
+        if let Some(word) = bytes.get(index..index + 8) {
+            if !needs_escape(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
+                index += 8;
+                continue;
+            }
+        }
+        let byte = bytes[index];
         let escape: &[u8] = match byte {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -470,7 +478,10 @@ pub fn string(out: &mut Vec<u8>, text: &str) {
             0x08 => b"\\b",
             0x0c => b"\\f",
             0..=0x1f => b"",
-            _ => continue,
+            _ => {
+                index += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..index]);
         if escape.is_empty() {
@@ -478,10 +489,24 @@ pub fn string(out: &mut Vec<u8>, text: &str) {
         } else {
             out.extend_from_slice(escape);
         }
-        start = index + 1;
+        index += 1;
+        start = index;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes of ``word`` is a control character, ``"`` or ``\\`` (exact: the
+/// classic has-less-than / has-zero-byte tests, whose borrows only ever follow a true hit).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    control
+        | zero_byte(word ^ (ONES * u64::from(b'"')))
+        | zero_byte(word ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 fn base64(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -505,5 +530,59 @@ fn base64(out: &mut Vec<u8>, bytes: &[u8]) {
         } else {
             b'='
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::string;
+
+    /// The escaping rules one byte at a time, as JSON states them.
+    fn reference(text: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &byte in text.as_bytes() {
+            match byte {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                0..=0x1f => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+                _ => out.push(byte),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn every_escape_at_every_offset_of_a_word_matches_the_byte_rule() {
+        let specials = [
+            "\"", "\\", "\n", "\r", "\t", "\u{8}", "\u{c}", "\u{0}", "\u{1f}", "é", "\u{7f}", " ",
+            "!", "#", "]",
+        ];
+        for length in 0..20 {
+            for at in 0..length {
+                for special in specials {
+                    let mut text = "abcdefghijklmnopqrst"[..length].to_owned();
+                    text.insert_str(at, special);
+                    let mut out = Vec::new();
+                    string(&mut out, &text);
+                    assert_eq!(out, reference(&text), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_next_to_the_escaped_ones_are_not_taken_for_them() {
+        // 0x21 ('!', after '"'), 0x5b/0x5d (around '\\'), 0x20 (after the controls), 0xa2/0xdc (UTF-8
+        // continuation bytes with the low bits of '"' and '\\').
+        let text = "!!!!!!!![[[[]]]]        \u{a2}\u{dc}\u{a2}\u{dc}\u{a2}\u{dc}\u{a2}\u{dc}";
+        let mut out = Vec::new();
+        string(&mut out, text);
+        assert_eq!(out, reference(text));
     }
 }
