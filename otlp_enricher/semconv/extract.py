@@ -91,7 +91,7 @@ class CallExtractor:
         response_model = attrs.first_str(keys.RESPONSE_MODEL)
         streaming = _streaming(attrs)
         span_cost, cost_reported = _span_cost(attrs)
-        if not request_model and not response_model:
+        if not request_model:  # OpenInference names the requested model only in its parameters
             request_model = _invocation_model(attrs)
         if is_error and response_model and not _names_response_model(attrs):
             # OpenInference writes the *requested* model into llm.model_name when the call failed.

@@ -299,6 +299,7 @@ def test_replayed_tokens_costs_errors_and_ttft_match_the_provider(fixture: str, 
             continue
         assert call.status == "ok"
         assert call.model == expected_model(entry, gaps)
+        assert call.request_model == entry["requested_model"], entry["scenario"]
         expected = with_gaps(provider_tokens(entry), gaps, entry["streaming"])
         assert call.tokens == expected, entry["scenario"]
         assert call.cost_source == "price_table"
