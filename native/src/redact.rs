@@ -80,8 +80,12 @@ pub struct ScrubberSpec {
 struct Scrubber {
     name: String,
     exact: ExactRegex,
-    /// ``\G(?:pattern)``: the exact pattern tried only at one position.
+    /// ``\G(?:(?:pattern)()|)``: the exact pattern tried at one position only. When it fails
+    /// there the empty alternative ends the search at once (without it the engine would go on to
+    /// every later position of the text, each failing at ``\G``); the empty group appended to the
+    /// pattern (``hit``, numbered after all of the pattern's own) tells which branch matched.
     anchored: ExactRegex,
+    hit: usize,
     /// The relaxed pattern on the linear-time engine: it finds where the exact one may match.
     loose: Option<regex::Regex>,
     validator: Validator,
@@ -114,8 +118,9 @@ impl Redactor {
             let exact =
                 ExactRegex::new(&spec.pattern).map_err(|e| format!("{}: {e}", spec.name))?;
             let secret_group = exact.capture_names().any(|name| name == Some("secret"));
-            let anchored = ExactRegex::new(&format!("\\G(?:{})", spec.pattern))
+            let anchored = ExactRegex::new(&format!("\\G(?:(?:{})()|)", spec.pattern))
                 .map_err(|e| format!("{}: {e}", spec.name))?;
+            let hit = anchored.captures_len() - 1;
             let relaxed_pattern = relax(&spec.pattern);
             let loose = regex::Regex::new(&relaxed_pattern).ok();
             if loose.is_some() {
@@ -128,6 +133,7 @@ impl Redactor {
                 name: spec.name,
                 exact,
                 anchored,
+                hit,
                 loose,
                 validator: spec.validator,
                 marker: spec.marker,
@@ -220,8 +226,9 @@ impl Scrubber {
         let mut attempts = 0;
         while pos <= text.len() {
             if attempts == MAX_ANCHORED_ATTEMPTS {
-                // Each anchored attempt costs up to the rest of the text (the engine's unanchored
-                // prefix); past a few, one forward pass of the exact pattern is cheaper.
+                // Each attempt restarts the loose search just past the last one, which may read
+                // the same stretch again (a long loose match); past a few, one forward pass of
+                // the exact pattern is cheaper.
                 while pos <= text.len() {
                     let Some(captures) = self.exact.captures_from_pos(text, pos).map_err(fail)?
                     else {
@@ -246,7 +253,10 @@ impl Scrubber {
             let start = candidate.start();
             attempts += 1;
             match self.anchored.captures_from_pos(text, start).map_err(fail)? {
-                Some(captures) if captures.get(0).is_some_and(|m| m.start() == start) => {
+                Some(captures)
+                    if captures.get(self.hit).is_some()
+                        && captures.get(0).is_some_and(|m| m.start() == start) =>
+                {
                     let end = captures.get(0).expect("group 0").end();
                     pos = if end > start {
                         end
