@@ -291,8 +291,16 @@ def test_native_redaction_equals_python_re_on_every_fixture_string_and_the_secre
     redactor = Redactor(RedactionSettings())
     # Many candidates in one text: the native engine switches from anchored tries to one pass.
     crowded = " ".join(f"id {i} ref 12 34 v{i}.{i}.1 2001:db8::{i:x} x@y{i}.io" for i in range(200)) + " ".join(SECRETS)
+    # Word boundaries the prefilter drops, next to ASCII and non-ASCII word characters.
+    boundaries = [
+        "mytoken abcdefghijklmnopqrstuv",
+        "étoken abcdefghijklmnopqrstuv",
+        "Ünïcödé — Bearer abcdefghijklmnopqrstuv",
+    ]
     corpus = (
-        _content_strings() + list(SECRETS) + [" ".join(SECRETS), "call +44 20 7946 0958 or 10.0.0.1 / ::1", crowded]
+        _content_strings()
+        + list(SECRETS)
+        + [" ".join(SECRETS), "call +44 20 7946 0958 or 10.0.0.1 / ::1", crowded, *boundaries]
     )
     assert len(corpus) > 50
     for text in corpus:

@@ -2,8 +2,9 @@
 //!
 //! Each scrubber is a regular expression (Python ``re`` syntax, look-around included, run by
 //! ``fancy-regex``), an optional validator (Luhn, IP address, phone digit count) and a marker.
-//! One pass of a ``RegexSet`` over *look-around-free relaxations* of every pattern (each matches
-//! wherever its exact pattern does) tells which scrubbers can match at all; only those run.
+//! One pass of a ``RegexSet`` over *relaxations* of every pattern (look-around and word boundaries
+//! dropped: each matches wherever its exact pattern does) tells which scrubbers can match at all;
+//! only those run.
 //! Results are remembered (bounded by bytes) so the same text is scrubbed once for the Loki
 //! line, the Tempo span and the local files alike.
 
@@ -303,7 +304,11 @@ fn next_char(text: &str, at: usize) -> usize {
     at + text[at..].chars().next().map_or(1, char::len_utf8)
 }
 
-/// ``pattern`` without its look-around groups: a pattern that matches wherever the original does.
+/// ``pattern`` without its look-around groups and word-boundary assertions: a pattern that matches
+/// wherever the original does. Both are zero-width (dropping one only widens what matches) and
+/// neither can carry a quantifier (``fancy-regex`` refuses one), so nothing else changes meaning.
+/// Word boundaries (``\b \B \< \>``) go because they are Unicode ones: the lazy DFA cannot
+/// decide them on non-ASCII text and the whole set would fall back to a ~75x slower engine.
 pub fn relax(pattern: &str) -> String {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len());
@@ -311,6 +316,10 @@ pub fn relax(pattern: &str) -> String {
     while index < chars.len() {
         let c = chars[index];
         if c == '\\' {
+            if matches!(chars.get(index + 1), Some('b' | 'B' | '<' | '>')) {
+                index += 2;
+                continue;
+            }
             out.push(c);
             if let Some(&next) = chars.get(index + 1) {
                 out.push(next);
@@ -463,13 +472,22 @@ mod tests {
     }
 
     #[test]
-    fn relaxing_drops_only_lookaround() {
+    fn relaxing_drops_lookaround() {
         assert_eq!(
             relax(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)"),
             r"\d(?:[ -]?\d){12,18}"
         );
         assert_eq!(relax(r"(?<![(\]])a[)(]b(?=\))"), r"a[)(]b");
         assert_eq!(relax(r"(?P<secret>x)"), r"(?P<secret>x)");
+    }
+
+    #[test]
+    fn relaxing_drops_word_boundaries_outside_classes() {
+        assert_eq!(
+            relax(r"(?i)\b(?:bearer|token)\s+[\b]\Bx\<y\>"),
+            r"(?i)(?:bearer|token)\s+[\b]xy"
+        );
+        assert_eq!(relax(r"\\b"), r"\\b");
     }
 
     #[test]
