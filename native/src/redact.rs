@@ -8,11 +8,12 @@
 //! Results are remembered (bounded by bytes) so the same text is scrubbed once for the Loki
 //! line, the Tempo span and the local files alike.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use fancy_regex::Regex as ExactRegex;
 use regex::RegexSet;
+
+use crate::memo::Memo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validator {
@@ -99,7 +100,7 @@ struct Scrubber {
 pub struct ScrubFailed(pub String);
 
 pub type Counts = Vec<(usize, u32)>;
-type Remembered = Arc<(String, Counts)>;
+pub type Remembered = Arc<(String, Counts)>;
 
 pub struct Redactor {
     scrubbers: Vec<Scrubber>,
@@ -174,14 +175,19 @@ impl Redactor {
         if self.scrubbers.is_empty() {
             return Ok(Arc::new((text.to_owned(), Vec::new())));
         }
-        if let Some(found) = self.memo.lock().expect("memo lock").get(text) {
-            return Ok(found);
-        }
+        let key = {
+            let mut memo = self.memo.lock().expect("memo lock");
+            let key = memo.key(text);
+            if let Some(found) = memo.get(&key, text) {
+                return Ok(found);
+            }
+            key
+        };
         let result = Arc::new(self.scrub_fresh(text)?);
         self.memo
             .lock()
             .expect("memo lock")
-            .put(text, result.clone());
+            .put(&key, text, result.clone());
         Ok(result)
     }
 
@@ -407,50 +413,6 @@ pub fn pattern_problem(pattern: &str) -> Option<String> {
             Ok(false) => None,
             Err(error) => Some(error.to_string()),
         },
-    }
-}
-
-/// Two generations of remembered results, each bounded by bytes: when the young one is full it
-/// becomes the old one and the previous old one is dropped (O(1), no per-entry bookkeeping).
-struct Memo {
-    young: HashMap<String, Remembered>,
-    old: HashMap<String, Remembered>,
-    young_bytes: usize,
-    budget: usize,
-}
-
-const MAX_REMEMBERED_TEXT: usize = 65_536;
-
-impl Memo {
-    fn new(budget_bytes: usize) -> Self {
-        Memo {
-            young: HashMap::new(),
-            old: HashMap::new(),
-            young_bytes: 0,
-            budget: budget_bytes / 2,
-        }
-    }
-
-    fn get(&mut self, text: &str) -> Option<Remembered> {
-        if let Some(found) = self.young.get(text) {
-            return Some(found.clone());
-        }
-        let found = self.old.get(text)?.clone();
-        self.put(text, found.clone());
-        Some(found)
-    }
-
-    fn put(&mut self, text: &str, value: Remembered) {
-        if text.len() > MAX_REMEMBERED_TEXT || self.budget == 0 {
-            return;
-        }
-        let cost = text.len() + value.0.len() + 64;
-        if self.young_bytes + cost > self.budget {
-            self.old = std::mem::take(&mut self.young);
-            self.young_bytes = 0;
-        }
-        self.young_bytes += cost;
-        self.young.insert(text.to_owned(), value);
     }
 }
 
