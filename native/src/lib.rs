@@ -3,6 +3,7 @@
 //! those arrive as plain tables from Python (``otlp_enricher/dataplane.py``) at start.
 
 pub mod json;
+mod memo;
 pub mod redact;
 pub mod scan;
 pub mod splice;

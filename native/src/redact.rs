@@ -2,16 +2,18 @@
 //!
 //! Each scrubber is a regular expression (Python ``re`` syntax, look-around included, run by
 //! ``fancy-regex``), an optional validator (Luhn, IP address, phone digit count) and a marker.
-//! One pass of a ``RegexSet`` over *look-around-free relaxations* of every pattern (each matches
-//! wherever its exact pattern does) tells which scrubbers can match at all; only those run.
+//! One pass of a ``RegexSet`` over *relaxations* of every pattern (look-around and word boundaries
+//! dropped: each matches wherever its exact pattern does) tells which scrubbers can match at all;
+//! only those run.
 //! Results are remembered (bounded by bytes) so the same text is scrubbed once for the Loki
 //! line, the Tempo span and the local files alike.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use fancy_regex::Regex as ExactRegex;
 use regex::RegexSet;
+
+use crate::memo::Memo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validator {
@@ -80,8 +82,12 @@ pub struct ScrubberSpec {
 struct Scrubber {
     name: String,
     exact: ExactRegex,
-    /// ``\G(?:pattern)``: the exact pattern tried only at one position.
+    /// ``\G(?:(?:pattern)()|)``: the exact pattern tried at one position only. When it fails
+    /// there the empty alternative ends the search at once (without it the engine would go on to
+    /// every later position of the text, each failing at ``\G``); the empty group appended to the
+    /// pattern (``hit``, numbered after all of the pattern's own) tells which branch matched.
     anchored: ExactRegex,
+    hit: usize,
     /// The relaxed pattern on the linear-time engine: it finds where the exact one may match.
     loose: Option<regex::Regex>,
     validator: Validator,
@@ -94,7 +100,7 @@ struct Scrubber {
 pub struct ScrubFailed(pub String);
 
 pub type Counts = Vec<(usize, u32)>;
-type Remembered = Arc<(String, Counts)>;
+pub type Remembered = Arc<(String, Counts)>;
 
 pub struct Redactor {
     scrubbers: Vec<Scrubber>,
@@ -114,8 +120,9 @@ impl Redactor {
             let exact =
                 ExactRegex::new(&spec.pattern).map_err(|e| format!("{}: {e}", spec.name))?;
             let secret_group = exact.capture_names().any(|name| name == Some("secret"));
-            let anchored = ExactRegex::new(&format!("\\G(?:{})", spec.pattern))
+            let anchored = ExactRegex::new(&format!("\\G(?:(?:{})()|)", spec.pattern))
                 .map_err(|e| format!("{}: {e}", spec.name))?;
+            let hit = anchored.captures_len() - 1;
             let relaxed_pattern = relax(&spec.pattern);
             let loose = regex::Regex::new(&relaxed_pattern).ok();
             if loose.is_some() {
@@ -128,6 +135,7 @@ impl Redactor {
                 name: spec.name,
                 exact,
                 anchored,
+                hit,
                 loose,
                 validator: spec.validator,
                 marker: spec.marker,
@@ -167,14 +175,19 @@ impl Redactor {
         if self.scrubbers.is_empty() {
             return Ok(Arc::new((text.to_owned(), Vec::new())));
         }
-        if let Some(found) = self.memo.lock().expect("memo lock").get(text) {
-            return Ok(found);
-        }
+        let key = {
+            let mut memo = self.memo.lock().expect("memo lock");
+            let key = memo.key(text);
+            if let Some(found) = memo.get(&key, text) {
+                return Ok(found);
+            }
+            key
+        };
         let result = Arc::new(self.scrub_fresh(text)?);
         self.memo
             .lock()
             .expect("memo lock")
-            .put(text, result.clone());
+            .put(&key, text, result.clone());
         Ok(result)
     }
 
@@ -220,8 +233,9 @@ impl Scrubber {
         let mut attempts = 0;
         while pos <= text.len() {
             if attempts == MAX_ANCHORED_ATTEMPTS {
-                // Each anchored attempt costs up to the rest of the text (the engine's unanchored
-                // prefix); past a few, one forward pass of the exact pattern is cheaper.
+                // Each attempt restarts the loose search just past the last one, which may read
+                // the same stretch again (a long loose match); past a few, one forward pass of
+                // the exact pattern is cheaper.
                 while pos <= text.len() {
                     let Some(captures) = self.exact.captures_from_pos(text, pos).map_err(fail)?
                     else {
@@ -246,7 +260,10 @@ impl Scrubber {
             let start = candidate.start();
             attempts += 1;
             match self.anchored.captures_from_pos(text, start).map_err(fail)? {
-                Some(captures) if captures.get(0).is_some_and(|m| m.start() == start) => {
+                Some(captures)
+                    if captures.get(self.hit).is_some()
+                        && captures.get(0).is_some_and(|m| m.start() == start) =>
+                {
                     let end = captures.get(0).expect("group 0").end();
                     pos = if end > start {
                         end
@@ -293,7 +310,11 @@ fn next_char(text: &str, at: usize) -> usize {
     at + text[at..].chars().next().map_or(1, char::len_utf8)
 }
 
-/// ``pattern`` without its look-around groups: a pattern that matches wherever the original does.
+/// ``pattern`` without its look-around groups and word-boundary assertions: a pattern that matches
+/// wherever the original does. Both are zero-width (dropping one only widens what matches) and
+/// neither can carry a quantifier (``fancy-regex`` refuses one), so nothing else changes meaning.
+/// Word boundaries (``\b \B \< \>``) go because they are Unicode ones: the lazy DFA cannot
+/// decide them on non-ASCII text and the whole set would fall back to a ~75x slower engine.
 pub fn relax(pattern: &str) -> String {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len());
@@ -301,6 +322,10 @@ pub fn relax(pattern: &str) -> String {
     while index < chars.len() {
         let c = chars[index];
         if c == '\\' {
+            if matches!(chars.get(index + 1), Some('b' | 'B' | '<' | '>')) {
+                index += 2;
+                continue;
+            }
             out.push(c);
             if let Some(&next) = chars.get(index + 1) {
                 out.push(next);
@@ -391,50 +416,6 @@ pub fn pattern_problem(pattern: &str) -> Option<String> {
     }
 }
 
-/// Two generations of remembered results, each bounded by bytes: when the young one is full it
-/// becomes the old one and the previous old one is dropped (O(1), no per-entry bookkeeping).
-struct Memo {
-    young: HashMap<String, Remembered>,
-    old: HashMap<String, Remembered>,
-    young_bytes: usize,
-    budget: usize,
-}
-
-const MAX_REMEMBERED_TEXT: usize = 65_536;
-
-impl Memo {
-    fn new(budget_bytes: usize) -> Self {
-        Memo {
-            young: HashMap::new(),
-            old: HashMap::new(),
-            young_bytes: 0,
-            budget: budget_bytes / 2,
-        }
-    }
-
-    fn get(&mut self, text: &str) -> Option<Remembered> {
-        if let Some(found) = self.young.get(text) {
-            return Some(found.clone());
-        }
-        let found = self.old.get(text)?.clone();
-        self.put(text, found.clone());
-        Some(found)
-    }
-
-    fn put(&mut self, text: &str, value: Remembered) {
-        if text.len() > MAX_REMEMBERED_TEXT || self.budget == 0 {
-            return;
-        }
-        let cost = text.len() + value.0.len() + 64;
-        if self.young_bytes + cost > self.budget {
-            self.old = std::mem::take(&mut self.young);
-            self.young_bytes = 0;
-        }
-        self.young_bytes += cost;
-        self.young.insert(text.to_owned(), value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,13 +434,22 @@ mod tests {
     }
 
     #[test]
-    fn relaxing_drops_only_lookaround() {
+    fn relaxing_drops_lookaround() {
         assert_eq!(
             relax(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)"),
             r"\d(?:[ -]?\d){12,18}"
         );
         assert_eq!(relax(r"(?<![(\]])a[)(]b(?=\))"), r"a[)(]b");
         assert_eq!(relax(r"(?P<secret>x)"), r"(?P<secret>x)");
+    }
+
+    #[test]
+    fn relaxing_drops_word_boundaries_outside_classes() {
+        assert_eq!(
+            relax(r"(?i)\b(?:bearer|token)\s+[\b]\Bx\<y\>"),
+            r"(?i)(?:bearer|token)\s+[\b]xy"
+        );
+        assert_eq!(relax(r"\\b"), r"\\b");
     }
 
     #[test]

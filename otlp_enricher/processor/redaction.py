@@ -72,8 +72,9 @@ _API_KEYS = "|".join(
     )
 )
 # name → (pattern, validator run on each match: "" none, "luhn", "ip" (parses), "phone" (9–15 digits)).
-# The native core runs them (``native/src/redact.rs``): one RegexSet pass over look-around-free
-# relaxations of all patterns picks the scrubbers that can match, and only those run.
+# The native core runs them (``native/src/redact.rs``): one RegexSet pass over relaxations of all
+# patterns (look-around and word boundaries dropped) picks the scrubbers that can match, and only
+# those run.
 BUILTIN_PATTERNS: dict[str, tuple[str, str]] = {
     "private_key": (r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----", ""),
     "api_key": (rf"(?<![A-Za-z0-9_-])(?:{_API_KEYS})", ""),
