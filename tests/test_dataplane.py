@@ -308,9 +308,10 @@ def test_native_redaction_equals_python_re_on_every_fixture_string_and_the_secre
         assert (redactor.scrub(text, counts), counts) == _reference_scrub(text), text[:200]
 
 
-# Pieces of texts near every scrubber's edges: digit runs and separators (card, phone, ip), word
-# characters on either side of a match (the look-arounds and word boundaries the native prefilter
-# drops), and non-ASCII letters and punctuation (on which \b and \w are Unicode).
+# Pieces of texts near every scrubber's edges: digit runs and separators (card, phone, ip) in
+# ASCII and other scripts, word characters on either side of a match (the look-arounds and word
+# boundaries the native prefilter drops), and non-ASCII letters and punctuation (on which \b and
+# \w are Unicode).
 _PIECES = (
     *"0123456789",
     "4111",
@@ -325,6 +326,13 @@ _PIECES = (
     "ff",
     "+44",
     "(20)",
+    # \\d is every Unicode decimal digit: cards and phones in other scripts are validated alike.
+    "٤١١١ ١١١١ ١١١١ ١١١١",
+    "٠٢٠ ٧٩٤٦ ٠٩٥٨",
+    "۹۱۲",
+    "१२३४",
+    "１２３",
+    "٩",
     "x",
     "é",
     "ß",

@@ -16,8 +16,9 @@ from otlp_enricher.processor.redaction import (
 
 SECRETS = {
     "email": ["jane.doe+llm@example.co.uk", "ops@corp.example.com"],
-    "card": ["4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005"],
-    "phone": ["+44 20 7946 0958", "(555) 123-4567", "555-123-4567", "+14155552671"],
+    # Python's \\d is every Unicode decimal digit: Arabic-Indic, Persian and Devanagari numbers too.
+    "card": ["4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005", "٤١١١ ١١١١ ١١١١ ١١١١"],
+    "phone": ["+44 20 7946 0958", "(555) 123-4567", "555-123-4567", "+14155552671", "+٩٧١٥٠١٢٣٤٥٦٧", "۰۹۱۲ ۳۴۵ ۶۷۸۹"],
     "api_key": [
         "sk-proj-" + "a1B2" * 10,
         "sk-ant-api03-" + "Zz9_" * 8,
@@ -33,6 +34,7 @@ HARMLESS = [
     "version 1.2.3 released on 2024-01-15 at 12:30:45",
     "tokens 1234, cost 0.0034 USD, id 123456789",
     "4111 1111 1111 1112 fails the Luhn check",
+    "٤١١١ ١١١١ ١١١١ ١١١٢ fails it in Arabic-Indic digits too",
     "skeleton keys are not sk- keys",
 ]
 
