@@ -155,12 +155,7 @@ def replay(path: Path) -> Replayed:
 
     async def run() -> None:
         for request in read_recorded(path):
-            for resource_spans in ExportTraceServiceRequest.FromString(request).resource_spans:
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        for kv in span.attributes:
-                            if kv.key == "fixture.scenario":
-                                scenario_of_trace[span.trace_id] = kv.value.string_value
+            scenario_of_trace.update(openai_anthropic.scenarios_by_trace(request))
             outcome = await pipeline.export(request, "replay")
             assert outcome.rejected_count == 0, outcome.message()
 

@@ -186,6 +186,19 @@ class Replayed:
         )
 
 
+def scenarios_by_trace(request: bytes) -> dict[bytes, str]:
+    """Trace id → scenario name, from the span the recorder wraps each scenario in
+    (``fixture.scenario``, ``tests/fixtures/app.py``)."""
+    return {
+        span.trace_id: kv.value.string_value
+        for resource_spans in ExportTraceServiceRequest.FromString(request).resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+        for kv in span.attributes
+        if kv.key == "fixture.scenario"
+    }
+
+
 def replay(path: Path, directory: Path) -> Replayed:
     """Replay ``path`` through the pipeline with the local prompt-log file exporter in ``directory``;
     calls and lines are sorted by scenario (the recorder wraps each scenario in a span naming it)."""
@@ -200,13 +213,7 @@ def replay(path: Path, directory: Path) -> Replayed:
 
     async def run() -> None:
         for request in read_recorded(path):
-            message = ExportTraceServiceRequest.FromString(request)
-            for resource_spans in message.resource_spans:
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        for kv in span.attributes:
-                            if kv.key == "fixture.scenario":
-                                scenario_of_trace[span.trace_id] = kv.value.string_value
+            scenario_of_trace.update(scenarios_by_trace(request))
             outcome = await pipeline.export(request, "replay")
             assert outcome.rejected_count == 0, outcome.message()
         await prompt_logs.shutdown(5.0)
