@@ -81,7 +81,6 @@ class Spool:
             budget = StorageBudget(max_bytes)
             budget.join(self)
         self.budget = budget
-        self._fsync = fsync
         self._files = SegmentFiles(directory, ops, sync_directory=fsync != "never")
         self._commit = CommitRecord(str(directory / "committed"), ops, fsync=fsync != "never")
         self._write_lock = asyncio.Lock()
@@ -348,7 +347,7 @@ class Spool:
             self._closed = True
             segment_fd, commit_fd = self._writer.detach(), self._commit.detach()
         ops = self._files.ops
-        if self._fsync != "never" and segment_fd >= 0:
+        if self._writer.fsync != "never" and segment_fd >= 0:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(ops.fsync, segment_fd)
         for fd in (segment_fd, commit_fd):
