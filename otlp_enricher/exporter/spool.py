@@ -95,6 +95,7 @@ class Spool:
         self._oldest_ns: int | None = None
         self._closed = False
         self._write_problem: str | None = None
+        self._write_failures = 0  # how many intake-side failures so far: a stale success must not heal a newer one
         self._commit_problem: str | None = None
         self.on_error: ErrorListener | None = None
         self.on_change: ChangeListener | None = None
@@ -117,6 +118,7 @@ class Spool:
         before = self.problem
         if side == "write":
             self._write_problem = str(failure)
+            self._write_failures += 1
         else:
             self._commit_problem = str(failure)
         if self.problem != before and before is None and self.on_change is not None:
@@ -172,6 +174,7 @@ class Spool:
                 self.items += items
                 self.bytes += len(frames)
                 seq = self._writer.written()
+                failures = self._write_failures
             if cancelled:
                 raise asyncio.CancelledError
             if isinstance(error, OSError):
@@ -183,7 +186,8 @@ class Spool:
             await self._writer.sync(seq)
         except StorageError as failure:
             raise SpoolUnavailable(self._failed("fsync", failure, "write")) from failure
-        self._healed("write")
+        if self._write_failures == failures:  # no append failed since this one's write
+            self._healed("write")
 
     # -- reading and committing (the sender's path) --------------------------------------------
 
@@ -209,6 +213,7 @@ class Spool:
         if self._write_problem is None or self._closed:
             return
         probe = str(self.directory / ".probe")
+        failures = self._write_failures
         try:
             ops = self._files.ops
             fd = ops.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -221,7 +226,8 @@ class Spool:
         except OSError as error:
             self._failed("probe", error, "write")
             return
-        self._healed("write")
+        if self._write_failures == failures:  # no append failed while the probe ran
+            self._healed("write")
 
     async def wait_for_more(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for another append; whether one came."""
