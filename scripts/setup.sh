@@ -13,9 +13,10 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
-want=$(.venv/bin/python -c 'import hashlib, sys; h = hashlib.sha256()
-for name in sys.argv[1:]: h.update(open(name, "rb").read())
-print(h.hexdigest())' pyproject.toml native/Cargo.toml native/Cargo.lock native/src/*.rs)
+want=$(.venv/bin/python -c 'import hashlib, pathlib, sys; h = hashlib.sha256()
+for path in sys.argv[1:4] + sorted(map(str, pathlib.Path(sys.argv[4]).rglob("*.rs"))):
+    h.update(path.encode() + b"\0" + open(path, "rb").read())
+print(h.hexdigest())' pyproject.toml native/Cargo.toml native/Cargo.lock native/src)
 have=$(cat "$stamp" 2>/dev/null || true)
 # "<hash> test" covers both modes; "<hash> run" only the plain one. -I: do not import from the cwd.
 if { [ "$have" = "$want test" ] || { [ "$mode" != test ] && [ "$have" = "$want run" ]; }; } \

@@ -87,7 +87,7 @@ def _pip_runs(checkout: Path, pip_log: Path, *args: str) -> list[str]:
 
 def test_setup_runs_pip_only_when_pyproject_changed_or_tools_are_missing(tmp_path: Path) -> None:
     """First run installs; a second does nothing; "test" after a plain install installs the extras;
-    a changed pyproject.toml installs again."""
+    a changed pyproject.toml or native source (at any depth) installs again."""
     checkout, pip_log = _fake_checkout(tmp_path)
     assert _pip_runs(checkout, pip_log) == ["-m pip install --quiet --disable-pip-version-check -e ."]
     assert _pip_runs(checkout, pip_log) == []
@@ -97,9 +97,11 @@ def test_setup_runs_pip_only_when_pyproject_changed_or_tools_are_missing(tmp_pat
     with open(checkout / "pyproject.toml", "a") as pyproject:
         pyproject.write("\n# changed\n")
     assert len(_pip_runs(checkout, pip_log, "test")) == 1
-    with open(checkout / "native" / "src" / "lib.rs", "a") as source:  # the extension must be rebuilt
-        source.write("\n// changed\n")
-    assert len(_pip_runs(checkout, pip_log, "test")) == 1
+    for module in ("lib.rs", "py/splicer.rs"):  # the extension must be rebuilt, nested modules too
+        with open(checkout / "native" / "src" / module, "a") as source:
+            source.write("\n// changed\n")
+        assert len(_pip_runs(checkout, pip_log, "test")) == 1, module
+    assert _pip_runs(checkout, pip_log, "test") == []
 
 
 def test_no_script_stops_a_process_by_name() -> None:
