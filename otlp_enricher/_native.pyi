@@ -1,4 +1,4 @@
-"""Type stub of the native core (``native/src/py.rs``): bytes in, bytes and plain values out."""
+"""Type stub of the native core (``native/src/py/``): bytes in, bytes and plain values out."""
 
 from typing import Any
 

@@ -8,96 +8,14 @@
 //! Results are remembered (bounded by bytes) so the same text is scrubbed once for the Loki
 //! line, the Tempo span and the local files alike.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use fancy_regex::Regex as ExactRegex;
 use regex::RegexSet;
 
 use crate::memo::Memo;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Validator {
-    None,
-    Luhn,
-    Ip,
-    Phone,
-}
-
-impl Validator {
-    pub fn parse(name: &str) -> Result<Self, String> {
-        match name {
-            "" => Ok(Validator::None),
-            "luhn" => Ok(Validator::Luhn),
-            "ip" => Ok(Validator::Ip),
-            "phone" => Ok(Validator::Phone),
-            other => Err(format!("unknown validator {other:?}")),
-        }
-    }
-
-    fn accepts(self, candidate: &str) -> bool {
-        match self {
-            Validator::None => true,
-            Validator::Luhn => luhn(candidate),
-            Validator::Ip => candidate.parse::<std::net::IpAddr>().is_ok(),
-            Validator::Phone => (9..=15).contains(
-                &candidate
-                    .chars()
-                    .filter(|c| decimal_digit(*c).is_some())
-                    .count(),
-            ),
-        }
-    }
-}
-
-/// The value of a decimal digit as the patterns' ``\\d`` (and Python's ``re``) know them: any
-/// Unicode ``Nd`` character, so a card or phone number in Arabic-Indic or Devanagari digits is
-/// validated like an ASCII one.
-fn decimal_digit(c: char) -> Option<u32> {
-    if c.is_ascii() {
-        return c.to_digit(10);
-    }
-    static DIGIT: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r"^\d$").expect("a valid pattern"));
-    let is_digit = |c: char| DIGIT.is_match(c.encode_utf8(&mut [0; 4]));
-    if !is_digit(c) {
-        return None;
-    }
-    // Unicode encodes Nd digits in runs of ten, 0 to 9 (a stability guarantee); runs that touch
-    // (the mathematical digits) make blocks of whole runs: the value is the offset in the block.
-    let mut start = u32::from(c);
-    while let Some(previous) = char::from_u32(start - 1) {
-        if !is_digit(previous) {
-            break;
-        }
-        start -= 1;
-    }
-    Some((u32::from(c) - start) % 10)
-}
-
-fn luhn(candidate: &str) -> bool {
-    let digits: Vec<u32> = candidate.chars().filter_map(decimal_digit).collect();
-    if !(13..=19).contains(&digits.len()) {
-        return false;
-    }
-    let total: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(index, &digit)| {
-            if index % 2 == 1 {
-                let doubled = digit * 2;
-                if doubled > 9 {
-                    doubled - 9
-                } else {
-                    doubled
-                }
-            } else {
-                digit
-            }
-        })
-        .sum();
-    total.is_multiple_of(10)
-}
+use crate::relax::relax;
+pub use crate::validate::Validator;
 
 /// One scrubber as configured.
 pub struct ScrubberSpec {
@@ -338,100 +256,6 @@ fn next_char(text: &str, at: usize) -> usize {
     at + text[at..].chars().next().map_or(1, char::len_utf8)
 }
 
-/// ``pattern`` without its look-around groups and word-boundary assertions: a pattern that matches
-/// wherever the original does. Both are zero-width (dropping one only widens what matches) and
-/// neither can carry a quantifier (``fancy-regex`` refuses one), so nothing else changes meaning.
-/// Word boundaries (``\b \B \< \>``) go because they are Unicode ones: the lazy DFA cannot
-/// decide them on non-ASCII text and the whole set would fall back to a ~75x slower engine.
-pub fn relax(pattern: &str) -> String {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut out = String::with_capacity(pattern.len());
-    let mut index = 0;
-    while index < chars.len() {
-        let c = chars[index];
-        if c == '\\' {
-            if matches!(chars.get(index + 1), Some('b' | 'B' | '<' | '>')) {
-                index += 2;
-                continue;
-            }
-            out.push(c);
-            if let Some(&next) = chars.get(index + 1) {
-                out.push(next);
-            }
-            index += 2;
-            continue;
-        }
-        if c == '[' {
-            let end = class_end(&chars, index);
-            out.extend(&chars[index..end]);
-            index = end;
-            continue;
-        }
-        if c == '(' && is_lookaround(&chars[index..]) {
-            index = group_end(&chars, index);
-            continue;
-        }
-        out.push(c);
-        index += 1;
-    }
-    out
-}
-
-fn is_lookaround(rest: &[char]) -> bool {
-    let head: String = rest.iter().take(4).collect();
-    head.starts_with("(?=")
-        || head.starts_with("(?!")
-        || head.starts_with("(?<=")
-        || head.starts_with("(?<!")
-}
-
-/// Index just past the character class starting at ``start``.
-fn class_end(chars: &[char], start: usize) -> usize {
-    let mut index = start + 1;
-    if chars.get(index) == Some(&'^') {
-        index += 1;
-    }
-    if chars.get(index) == Some(&']') {
-        index += 1;
-    }
-    while index < chars.len() {
-        match chars[index] {
-            '\\' => index += 2,
-            ']' => return index + 1,
-            _ => index += 1,
-        }
-    }
-    chars.len()
-}
-
-/// Index just past the group opening at ``start``.
-fn group_end(chars: &[char], start: usize) -> usize {
-    let mut depth = 0;
-    let mut index = start;
-    while index < chars.len() {
-        match chars[index] {
-            '\\' => {
-                index += 2;
-                continue;
-            }
-            '[' => {
-                index = class_end(chars, index);
-                continue;
-            }
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return index + 1;
-                }
-            }
-            _ => {}
-        }
-        index += 1;
-    }
-    chars.len()
-}
-
 /// Why a user pattern cannot be used, or ``None``.
 pub fn pattern_problem(pattern: &str) -> Option<String> {
     match ExactRegex::new(pattern) {
@@ -459,47 +283,6 @@ mod tests {
             })
             .collect();
         Redactor::new(specs, 1 << 20).unwrap()
-    }
-
-    #[test]
-    fn relaxing_drops_lookaround() {
-        assert_eq!(
-            relax(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)"),
-            r"\d(?:[ -]?\d){12,18}"
-        );
-        assert_eq!(relax(r"(?<![(\]])a[)(]b(?=\))"), r"a[)(]b");
-        assert_eq!(relax(r"(?P<secret>x)"), r"(?P<secret>x)");
-    }
-
-    #[test]
-    fn relaxing_drops_word_boundaries_outside_classes() {
-        assert_eq!(
-            relax(r"(?i)\b(?:bearer|token)\s+[\b]\Bx\<y\>"),
-            r"(?i)(?:bearer|token)\s+[\b]xy"
-        );
-        assert_eq!(relax(r"\\b"), r"\\b");
-    }
-
-    #[test]
-    fn digits_of_every_script_have_their_values() {
-        assert_eq!(decimal_digit('7'), Some(7));
-        assert_eq!(decimal_digit('\u{0669}'), Some(9)); // ARABIC-INDIC DIGIT NINE
-        assert_eq!(decimal_digit('\u{06F0}'), Some(0)); // EXTENDED ARABIC-INDIC DIGIT ZERO
-        assert_eq!(decimal_digit('\u{096A}'), Some(4)); // DEVANAGARI DIGIT FOUR
-        assert_eq!(decimal_digit('\u{FF13}'), Some(3)); // FULLWIDTH DIGIT THREE
-        assert_eq!(decimal_digit('\u{1D7D9}'), Some(1)); // MATHEMATICAL DOUBLE-STRUCK DIGIT ONE
-        assert_eq!(decimal_digit('\u{1D7FF}'), Some(9)); // the last of five touching runs
-        assert_eq!(decimal_digit('\u{00B2}'), None); // SUPERSCRIPT TWO is No, not Nd
-        assert_eq!(decimal_digit('\u{2164}'), None); // ROMAN NUMERAL FIVE is Nl
-        assert_eq!(decimal_digit('x'), None);
-        let arabic: String = "4111111111111111"
-            .chars()
-            .map(|c| char::from_u32(0x0660 + c.to_digit(10).unwrap()).unwrap())
-            .collect();
-        assert!(luhn(&arabic));
-        assert!(Validator::Phone.accepts(
-            "+\u{0669}\u{0667}\u{0661}\u{0665}\u{0660}\u{0661}\u{0662}\u{0663}\u{0664}\u{0665}"
-        ));
     }
 
     #[test]
