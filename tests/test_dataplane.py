@@ -11,7 +11,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -101,10 +103,17 @@ def test_invalid_utf8_in_a_string_is_refused() -> None:
         Scanner().scan(bad)
 
 
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while number > 0x7F:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    return bytes([*out, number])
+
+
 def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field (payloads here are shorter than 128 bytes)."""
-    assert len(payload) < 128
-    return bytes([number << 3 | 2, len(payload)]) + payload
+    """A length-delimited protobuf field, written by hand (so fields can repeat as no encoder writes them)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def _varint_field(number: int) -> bytes:
@@ -155,6 +164,49 @@ def test_an_attribute_value_given_twice_is_refused(first: bytes) -> None:
     for read in (validate, to_json, Scanner(extra_keys=["k"]).scan):
         with pytest.raises(OtlpDecodeError, match="given twice"):
             read(body)
+
+
+def _string(text: str) -> bytes:
+    return _field(1, text.encode())
+
+
+def _array(*items: bytes) -> bytes:
+    return _field(5, b"".join(_field(1, item) for item in items))
+
+
+def _kvlist(**items: bytes) -> bytes:
+    return _field(6, b"".join(_field(1, _field(1, key.encode()) + _field(2, value)) for key, value in items.items()))
+
+
+# AnyValues whose oneof member appears more than once on the wire: protobuf keeps the last member,
+# merging an array_value or kvlist_value into the same member before it (their items concatenate).
+_REPEATED_MEMBERS = {
+    "array twice": _array(_string("a"), _string("b")) + _array(_string("c")),
+    "kvlist twice": _kvlist(x=_string("1")) + _kvlist(y=_string("2"), x=_string("3")),
+    "array, string, array": _array(_string("a")) + _string("between") + _array(_string("c")),
+    "array then kvlist": _array(_string("a")) + _kvlist(x=_string("1")),
+    "nested arrays twice": _array(_array(_string("a")) + _array(_string("b"))) + _array(_string("c")),
+    "string twice": _string("first") + _string("last"),
+}
+
+
+def test_an_any_value_member_given_again_reads_as_protobuf_merges_it() -> None:
+    """The scanner's attribute values and the OTLP/JSON line agree with protobuf's parse of the same
+    bytes: Tempo (which gets the bytes as they came) and the rules read the same value."""
+    marker = sorted(candidates.MARKER_KEYS)[0]
+    attributes = _field(9, _field(1, marker.encode()) + _field(2, _string("openai")))
+    for key, value in _REPEATED_MEMBERS.items():
+        attributes += _field(9, _field(1, key.encode()) + _field(2, value))
+    span_bytes = _field(1, b"\x01" * 16) + _field(2, b"\x02" * 8) + _field(5, b"call") + attributes
+    body = _field(1, _field(2, _field(2, span_bytes)))
+    (parsed,) = _spans(ExportTraceServiceRequest.FromString(body))
+    expected = {kv.key: decoded(kv.value) for kv in parsed.attributes if kv.key in _REPEATED_MEMBERS}
+    assert expected["array twice"] == ["a", "b", "c"]  # the oracle merges, as documented
+    (native,) = Scanner(extra_keys=list(_REPEATED_MEMBERS)).scan(body).spans
+    assert {key: native.attributes[key] for key in _REPEATED_MEMBERS} == expected
+    (line_span,) = orjson.loads(to_json(body))["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    reference = json_format.MessageToDict(parsed)
+    assert line_span["attributes"] == reference["attributes"]
 
 
 def test_invalid_utf8_in_a_resource_entity_ref_is_refused() -> None:

@@ -47,7 +47,8 @@ pub fn check_key_value(buf: &[u8]) -> Result<()> {
     check_any_value(value)
 }
 
-/// Decodes an ``AnyValue`` (the last member of the oneof present wins, as in protobuf).
+/// Decodes an ``AnyValue`` as protobuf does: the last member of the oneof present wins, and an
+/// ``array_value`` or ``kvlist_value`` given again after itself merges into it.
 pub fn any_value(buf: &[u8]) -> Result<AnyVal<'_>> {
     any_value_depth(buf, 0)
 }
@@ -59,15 +60,24 @@ fn any_value_depth(buf: &[u8], depth: u32) -> Result<AnyVal<'_>> {
     let mut value = AnyVal::Empty;
     let mut reader = Reader::new(buf);
     while let Some(field) = reader.next()? {
-        value = match field.number {
-            1 => AnyVal::Str(field.text("string_value")?),
-            2 => AnyVal::Bool(field.varint("bool_value")? != 0),
-            3 => AnyVal::Int(field.varint("int_value")? as i64),
-            4 => AnyVal::Double(f64::from_bits(field.fixed64("double_value")?)),
-            5 => AnyVal::Array(array(field.bytes("array_value")?, depth)?),
-            6 => AnyVal::KvList(kv_list(field.bytes("kvlist_value")?, depth)?),
-            7 => AnyVal::Bytes(field.bytes("bytes_value")?),
-            _ => value,
+        value = match (field.number, value) {
+            (1, _) => AnyVal::Str(field.text("string_value")?),
+            (2, _) => AnyVal::Bool(field.varint("bool_value")? != 0),
+            (3, _) => AnyVal::Int(field.varint("int_value")? as i64),
+            (4, _) => AnyVal::Double(f64::from_bits(field.fixed64("double_value")?)),
+            // A message member given again merges into the one in force: the items concatenate.
+            (5, AnyVal::Array(mut items)) => {
+                items.extend(array(field.bytes("array_value")?, depth)?);
+                AnyVal::Array(items)
+            }
+            (5, _) => AnyVal::Array(array(field.bytes("array_value")?, depth)?),
+            (6, AnyVal::KvList(mut items)) => {
+                items.extend(kv_list(field.bytes("kvlist_value")?, depth)?);
+                AnyVal::KvList(items)
+            }
+            (6, _) => AnyVal::KvList(kv_list(field.bytes("kvlist_value")?, depth)?),
+            (7, _) => AnyVal::Bytes(field.bytes("bytes_value")?),
+            (_, value) => value,
         };
     }
     Ok(value)

@@ -336,14 +336,21 @@ fn key_value_list(out: &mut Vec<u8>, items: &[&[u8]]) -> Result<()> {
 }
 
 fn any_value(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let mut last: Option<Field<'_>> = None;
+    // The member in force: the last one present, with the earlier ``array_value``s or
+    // ``kvlist_value``s it merges with (protobuf concatenates their items).
+    let mut run: Vec<Field<'_>> = Vec::new();
     let mut reader = Reader::new(buf);
     while let Some(field) = reader.next()? {
         if (1..=7).contains(&field.number) {
-            last = Some(field);
+            let merges = matches!(field.number, 5 | 6)
+                && run.last().is_some_and(|last| last.number == field.number);
+            if !merges {
+                run.clear();
+            }
+            run.push(field);
         }
     }
-    let Some(field) = last else {
+    let Some(&field) = run.last() else {
         out.extend_from_slice(b"{}");
         return Ok(());
     };
@@ -367,11 +374,13 @@ fn any_value(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
         5 => {
             out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
             let mut first = true;
-            let mut reader = Reader::new(field.bytes("array")?);
-            while let Some(item) = reader.next()? {
-                if item.number == 1 {
-                    comma(out, &mut first);
-                    any_value(item.bytes("array item")?, out)?;
+            for part in &run {
+                let mut reader = Reader::new(part.bytes("array")?);
+                while let Some(item) = reader.next()? {
+                    if item.number == 1 {
+                        comma(out, &mut first);
+                        any_value(item.bytes("array item")?, out)?;
+                    }
                 }
             }
             out.extend_from_slice(b"]}");
@@ -379,10 +388,12 @@ fn any_value(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
         6 => {
             out.extend_from_slice(b"{\"kvlistValue\":{\"values\":");
             let mut items = Vec::new();
-            let mut reader = Reader::new(field.bytes("kvlist")?);
-            while let Some(item) = reader.next()? {
-                if item.number == 1 {
-                    items.push(item.bytes("kvlist item")?);
+            for part in &run {
+                let mut reader = Reader::new(part.bytes("kvlist")?);
+                while let Some(item) = reader.next()? {
+                    if item.number == 1 {
+                        items.push(item.bytes("kvlist item")?);
+                    }
                 }
             }
             key_value_list(out, &items)?;
