@@ -336,21 +336,23 @@ fn key_value_list(out: &mut Vec<u8>, items: &[&[u8]]) -> Result<()> {
 }
 
 fn any_value(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    // The member in force: the last one present, with the earlier ``array_value``s or
-    // ``kvlist_value``s it merges with (protobuf concatenates their items).
-    let mut run: Vec<Field<'_>> = Vec::new();
+    // The member in force: the last one present. An ``array_value`` or ``kvlist_value`` merges
+    // with the same member before it, back to the last other member (protobuf concatenates their
+    // items): ``run_start`` is the ordinal of the field where that run began.
+    let (mut last, mut run_start, mut index): (Option<Field<'_>>, usize, usize) = (None, 0, 0);
     let mut reader = Reader::new(buf);
     while let Some(field) = reader.next()? {
         if (1..=7).contains(&field.number) {
             let merges = matches!(field.number, 5 | 6)
-                && run.last().is_some_and(|last| last.number == field.number);
+                && last.is_some_and(|last| last.number == field.number);
             if !merges {
-                run.clear();
+                run_start = index;
             }
-            run.push(field);
+            last = Some(field);
         }
+        index += 1;
     }
-    let Some(&field) = run.last() else {
+    let Some(field) = last else {
         out.extend_from_slice(b"{}");
         return Ok(());
     };
@@ -374,7 +376,7 @@ fn any_value(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
         5 => {
             out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
             let mut first = true;
-            for part in &run {
+            for_each_merged(buf, run_start, 5, |part| {
                 let mut reader = Reader::new(part.bytes("array")?);
                 while let Some(item) = reader.next()? {
                     if item.number == 1 {
@@ -382,20 +384,22 @@ fn any_value(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
                         any_value(item.bytes("array item")?, out)?;
                     }
                 }
-            }
+                Ok(())
+            })?;
             out.extend_from_slice(b"]}");
         }
         6 => {
             out.extend_from_slice(b"{\"kvlistValue\":{\"values\":");
             let mut items = Vec::new();
-            for part in &run {
+            for_each_merged(buf, run_start, 6, |part| {
                 let mut reader = Reader::new(part.bytes("kvlist")?);
                 while let Some(item) = reader.next()? {
                     if item.number == 1 {
                         items.push(item.bytes("kvlist item")?);
                     }
                 }
-            }
+                Ok(())
+            })?;
             key_value_list(out, &items)?;
             out.push(b'}');
         }
@@ -406,5 +410,24 @@ fn any_value(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
         }
     }
     out.push(b'}');
+    Ok(())
+}
+
+/// Calls ``each`` with every field numbered ``number`` from the field ordinal ``start`` on: the
+/// parts of one merged ``AnyValue`` member.
+fn for_each_merged<'a>(
+    buf: &'a [u8],
+    start: usize,
+    number: u32,
+    mut each: impl FnMut(Field<'a>) -> Result<()>,
+) -> Result<()> {
+    let mut reader = Reader::new(buf);
+    let mut index = 0;
+    while let Some(field) = reader.next()? {
+        if index >= start && field.number == number {
+            each(field)?;
+        }
+        index += 1;
+    }
     Ok(())
 }
