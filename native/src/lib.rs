@@ -4,6 +4,7 @@
 
 pub mod anyvalue;
 pub mod json;
+mod jsonvalue;
 pub mod jsonwrite;
 mod memo;
 pub mod redact;
