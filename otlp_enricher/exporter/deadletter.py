@@ -47,6 +47,10 @@ class DeadLetterFile:
         self.stored_bytes = 0
         self._scanned = False
 
+    def use_file_ops(self, ops: FileOps) -> None:
+        """Route every syscall through ``ops`` (the fault tests inject failures)."""
+        self._ops = ops
+
     async def write(self, exporter: str, reason: str, items: int, records: list[Any]) -> None:
         """Append one refused batch; returns once it is on disk (raises ``OSError`` if it cannot be)."""
         line = orjson.dumps(

@@ -132,7 +132,7 @@ class SpooledExporter:
         if self._started:
             raise RuntimeError("use_file_ops after start")
         self.spool.use_file_ops(ops)
-        self.dead_letters._ops = ops
+        self.dead_letters.use_file_ops(ops)
 
     def ready(self) -> str | None:
         """Why this exporter cannot take data durably now (a storage fault, a closed or unwritable
