@@ -1,4 +1,5 @@
-//! Attributes in OTLP/JSON: ``KeyValue`` lists and ``AnyValue`` objects, written from their bytes.
+//! Attributes in OTLP/JSON: ``KeyValue`` lists, and ``AnyValue`` objects written from their decoding
+//! (``anyvalue.rs``: the one place that knows how protobuf reads a value).
 
 use crate::anyvalue::{any_value, split_key_value, AnyVal};
 use crate::jsonwrite::{base64, comma, double, string, Members};
