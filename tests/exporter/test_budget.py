@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,9 @@ import pytest
 from otlp_enricher.config import parse_config
 from otlp_enricher.confignode import ConfigError
 from otlp_enricher.exporter.budget import StorageBudget
-from otlp_enricher.exporter.fileops import OsFileOps
 from otlp_enricher.exporter.spool import Spool, SpoolFull
 from otlp_enricher.exporter.spoolformat import HEADER_BYTES
+from tests.faults.fileops import FaultyOps
 
 PAYLOAD = 100
 FRAME = HEADER_BYTES + PAYLOAD
@@ -144,24 +143,12 @@ storage: {{directory: '{tmp_path}'}}
     assert good.exporters.loki is not None and good.exporters.loki.sending_queue.on_full == "backpressure"
 
 
-class _SlowUnlink(OsFileOps):
-    """Unlinks wait until ``go`` is set (the drop is under way while the test cancels)."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.go = threading.Event()
-
-    def unlink(self, path: str) -> None:
-        self.started.set()
-        self.go.wait(10)
-        super().unlink(path)
-
-
 def test_an_append_cancelled_during_a_drop_still_counts_the_drop(tmp_path: Path) -> None:
     """A request cancelled (client deadline) while its append waits for a drop: the drop finishes,
     is counted, and the spool's byte count stays what its files hold, so the budget never leaks."""
     budget = StorageBudget(2 * SHARE)
-    ops = _SlowUnlink()
+    ops = FaultyOps()
+    unlink = ops.hold("unlink")  # the drop is under way while the test cancels
     lagging = Spool(tmp_path / "tempo", SHARE, "never", SEGMENT, ops=ops, budget=budget)
     lagging.open()
     drops: list[tuple[int, int]] = []
@@ -175,9 +162,9 @@ def test_an_append_cancelled_during_a_drop_still_counts_the_drop(tmp_path: Path)
             await lagging.append(_record(index))
             index += 1
         append = asyncio.ensure_future(lagging.append(_record(index)))
-        await asyncio.to_thread(ops.started.wait, 10)
+        await asyncio.to_thread(unlink.entered.wait, 10)
         append.cancel()
-        ops.go.set()
+        unlink.released.set()
         with pytest.raises(asyncio.CancelledError):
             await append
         for _ in range(500):  # the shielded drop finishes on the loop (bounded wait)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import threading
 from pathlib import Path
 
 import pytest
@@ -151,39 +150,22 @@ def test_a_legacy_text_commit_record_is_honoured_and_upgraded(tmp_path: Path) ->
     assert (tmp_path / "committed").stat().st_size == 64
 
 
-class _GatedFsync(FaultyOps):
-    """Real file operations whose ``fsync``, once :attr:`gated`, waits until :attr:`release` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gated = False
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def fsync(self, fd: int) -> None:
-        if self.gated:
-            self.entered.set()
-            assert self.release.wait(10), "the test never released fsync"
-        super().fsync(fd)
-
-
 def test_an_append_that_succeeds_late_does_not_hide_a_newer_failure(tmp_path: Path) -> None:
     """Append A is written, then waits on its fsync; meanwhile append B hits a full disk. A's late
     success says nothing about the disk now: the spool stays unwritable until an append written
     after B's failure succeeds (the race a full-disk test under load once lost)."""
-    ops = _GatedFsync()
-    spool = Spool(tmp_path, 1 << 20, "always", 0)
-    spool.use_file_ops(ops)
+    ops = FaultyOps()
+    spool = Spool(tmp_path, 1 << 20, "always", 0, ops=ops)
     spool.open()
-    ops.gated = True
+    fsync = ops.hold("fsync")
 
     async def scenario() -> None:
         first = asyncio.ensure_future(spool.append([(b"a", 1)]))
-        assert await asyncio.to_thread(ops.entered.wait, 5)
+        assert await asyncio.to_thread(fsync.entered.wait, 5)
         ops.arm("write", errno.ENOSPC, sticky=True)
         with pytest.raises(SpoolUnavailable):
             await spool.append([(b"b", 1)])
-        ops.release.set()
+        fsync.released.set()
         await first
         assert spool.problem is not None and "ENOSPC" in spool.problem
         ops.clear()

@@ -4,6 +4,8 @@
 third ``fsync`` from now raise ``OSError(EIO)`` — once (``sticky=False``: a transient error), or
 from then on until :meth:`FaultyOps.clear` (``sticky=True``: a disk that stays full or read-only).
 It counts every call per operation, so a fault-free run tells the walk which calls exist.
+``hold("unlink")`` makes every later call of one operation wait until the test releases it (a slow
+disk), so a test can act while a spool's thread is inside that call.
 ``fsync`` is counted and can fail but does not reach the disk: the walk checks the spool's logic
 (a simulated crash keeps the page cache), and a real fsync per call would make it slow.
 """
@@ -13,10 +15,24 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
+from dataclasses import dataclass, field
 
 from otlp_enricher.exporter.fileops import OsFileOps
 
 OPERATIONS = ("open", "write", "pwrite", "pread", "fsync", "ftruncate", "dup", "close", "unlink", "size")
+
+
+@dataclass
+class Hold:
+    """Calls of one operation wait here: :attr:`entered` is set by the first, :attr:`released` lets them on."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self) -> None:
+        """Block the calling thread until the test releases the hold (bounded: a test that forgets fails)."""
+        self.entered.set()
+        assert self.released.wait(10), "the test never released the held operation"
 
 
 class FaultyOps(OsFileOps):
@@ -30,6 +46,7 @@ class FaultyOps(OsFileOps):
         self._errno = 0
         self._at = 0
         self._sticky = False
+        self._held: dict[str, Hold] = {}
 
     def arm(self, op: str, error: int, nth: int = 1, sticky: bool = False) -> None:
         """Fail the ``nth`` call of ``op`` from now with ``error`` (and every later one if ``sticky``);
@@ -37,13 +54,20 @@ class FaultyOps(OsFileOps):
         with self._lock:
             self._op, self._errno, self._at, self._sticky = op, error, self.calls[op] + nth, sticky
 
+    def hold(self, op: str) -> Hold:
+        """From now on, calls of ``op`` wait until the returned hold is released."""
+        hold = self._held[op] = Hold()
+        return hold
+
     def clear(self) -> None:
         """No more faults: the disk has space again, or was remounted read-write."""
         with self._lock:
             self._op = ""
 
     def _due(self, op: str) -> int:
-        """The errno to raise for this call of ``op``, or 0."""
+        """The errno to raise for this call of ``op``, or 0 (after waiting, if ``op`` is held)."""
+        if (hold := self._held.get(op)) is not None:
+            hold.wait()
         with self._lock:
             self.calls[op] += 1
             self.calls["*"] += 1
