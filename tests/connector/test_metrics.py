@@ -13,25 +13,20 @@ from otlp_enricher.processor.cardinality import CardinalityGuard
 from otlp_enricher.processor.slo import SloSpec
 from otlp_enricher.telemetry.metrics import Metrics
 from otlp_enricher.telemetry.workers import openmetrics_exposition
+from tests.doubles import llm_call
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 
 
 def call(**fields: Any) -> LLMCall:
+    """A two-second call of ``TRACE`` answered by gpt-4o-2024-08-06; ``fields`` override."""
     base: dict[str, Any] = {
         "trace_id": TRACE,
         "span_id": b"\x01" * 8,
-        "start_ns": 0,
         "end_ns": 2_000_000_000,
-        "service": "svc",
-        "provider": "openai",
-        "request_model": "gpt-4o",
         "response_model": "gpt-4o-2024-08-06",
-        "operation": "chat",
-        "status": "ok",
-        "vocabulary": "gen_ai",
     }
-    return LLMCall(**{**base, **fields})
+    return llm_call(**{**base, **fields})
 
 
 def connector(registry: CollectorRegistry, slos: tuple[SloSpec, ...] = ()) -> MetricsConnector:

@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otlp_enricher.connector.spans import SpanEditor
 from otlp_enricher.model import LLMCall
 from otlp_enricher.processor.redaction import RedactionSettings, Redactor, UserIdMode
+from tests.doubles import llm_call
 from tests.otlp_builders import attributes_of, decoded, request, span
 
 KEY = "span-test-key"
@@ -26,18 +27,13 @@ def _call(attributes: dict[str, Any], **derived: Any) -> tuple[bytes, LLMCall]:
     """A one-span request and its call (ordinal 0), as the extractor and processors leave it."""
     body = request([span(attributes)])
     (proto_span,) = body.resource_spans[0].scope_spans[0].spans
-    call = LLMCall(
+    call = llm_call(
         trace_id=proto_span.trace_id,
         span_id=proto_span.span_id,
         start_ns=proto_span.start_time_unix_nano,
         end_ns=proto_span.end_time_unix_nano,
         service="checkout",
-        provider="openai",
-        request_model="gpt-4o",
         response_model="gpt-4o-2024-08-06",
-        operation="chat",
-        status="ok",
-        vocabulary="gen_ai",
         attributes=attributes_of(proto_span.attributes),
         ordinal=0,
         **derived,

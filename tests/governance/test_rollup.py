@@ -21,6 +21,7 @@ from otlp_enricher.otlp_json import read_recorded
 from otlp_enricher.replay import send_requests
 from otlp_enricher.service import build_metrics, build_pipeline
 from otlp_enricher.telemetry.metrics import Metrics
+from tests.doubles import llm_call
 from tests.faults.harness import InProcess
 from tests.peers.fake_loki import FakeLoki
 
@@ -55,16 +56,13 @@ def metrics() -> tuple[Metrics, CollectorRegistry]:
 
 def call(trace: bytes, cost: float | None, session: str = "", start_s: float = 0.0, **kw: Any) -> LLMCall:
     """A priced (or unpriced, cost None) call of ``trace``."""
-    result = LLMCall(
+    result = llm_call(
         trace_id=trace,
         span_id=os.urandom(8),
         start_ns=int(start_s * 1e9),
         end_ns=int((start_s + 2) * 1e9),
         service="agent",
-        provider="openai",
         request_model=kw.get("model", "gpt-4o"),
-        response_model="",
-        operation="chat",
         status=kw.get("status", "ok"),
         vocabulary="otel",
         tokens=Tokens(input=100, output=10),

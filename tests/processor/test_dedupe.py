@@ -8,6 +8,7 @@ import zlib
 
 from otlp_enricher.model import LLMCall
 from otlp_enricher.processor.dedupe import RecentCalls, ScopePrecedence, scope_rank
+from tests.doubles import llm_call
 
 SDK = "com.anthropic.sdk.python"
 TRACELOOP = "opentelemetry.instrumentation.anthropic"
@@ -19,22 +20,19 @@ SECOND_NS = 1_000_000_000
 def call(scope: str, provider: str = "anthropic", service: str = "svc", at_s: float = 0.0, **kw: object) -> LLMCall:
     """A call from ``scope`` in its own trace, ending ``at_s`` seconds into the run."""
     end_ns = int(at_s * SECOND_NS) + SECOND_NS
-    fields: dict[str, object] = {
-        "trace_id": os.urandom(16),
-        "span_id": os.urandom(8),
-        "start_ns": end_ns - SECOND_NS,
-        "end_ns": end_ns,
-        "service": service,
-        "provider": provider,
-        "request_model": "m",
-        "response_model": "",
-        "operation": "chat",
-        "status": "ok",
-        "vocabulary": "gen_ai",
-        "scope": scope,
-    }
-    fields.update(kw)
-    return LLMCall(**fields)  # type: ignore[arg-type]
+    return llm_call(
+        **{
+            "trace_id": os.urandom(16),
+            "span_id": os.urandom(8),
+            "start_ns": end_ns - SECOND_NS,
+            "end_ns": end_ns,
+            "service": service,
+            "provider": provider,
+            "request_model": "m",
+            "scope": scope,
+            **kw,
+        }
+    )
 
 
 def test_recent_calls_forget_the_oldest_first() -> None:

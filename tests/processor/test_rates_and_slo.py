@@ -7,23 +7,13 @@ import pytest
 from otlp_enricher.model import LLMCall
 from otlp_enricher.processor.rates import output_tokens_per_second, time_per_output_token
 from otlp_enricher.processor.slo import SloEvaluator, SloSpec
+from tests.doubles import llm_call
 
 
 def call(duration_s: float, ttft_s: float | None = None, status: str = "ok", model: str = "gpt-4o") -> LLMCall:
     """A minimal call record."""
-    return LLMCall(
-        trace_id=b"\x01" * 16,
-        span_id=b"\x02" * 8,
-        start_ns=0,
-        end_ns=int(duration_s * 1e9),
-        service="svc",
-        provider="openai",
-        request_model=model,
-        response_model=model,
-        operation="chat",
-        status=status,  # type: ignore[arg-type]
-        vocabulary="gen_ai",
-        ttft_s=ttft_s,
+    return llm_call(
+        end_ns=int(duration_s * 1e9), request_model=model, response_model=model, status=status, ttft_s=ttft_s
     )
 
 
