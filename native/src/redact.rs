@@ -191,11 +191,7 @@ impl Scrubber {
                         .get(0)
                         .map(|m| (m.start(), m.end()))
                         .expect("group 0");
-                    pos = if end > start {
-                        end
-                    } else {
-                        next_char(text, start)
-                    };
+                    pos = resume_at(text, start, end);
                     found.push(captures);
                 }
                 break;
@@ -211,11 +207,7 @@ impl Scrubber {
                         && captures.get(0).is_some_and(|m| m.start() == start) =>
                 {
                     let end = captures.get(0).expect("group 0").end();
-                    pos = if end > start {
-                        end
-                    } else {
-                        next_char(text, start)
-                    };
+                    pos = resume_at(text, start, end);
                     found.push(captures);
                 }
                 _ => pos = next_char(text, start),
@@ -251,6 +243,16 @@ impl Scrubber {
 }
 
 const MAX_ANCHORED_ATTEMPTS: u32 = 16;
+
+/// Where the search goes on after a match of ``start..end``: its end, or one character further
+/// when it was empty (as ``re.sub`` does).
+fn resume_at(text: &str, start: usize, end: usize) -> usize {
+    if end > start {
+        end
+    } else {
+        next_char(text, start)
+    }
+}
 
 fn next_char(text: &str, at: usize) -> usize {
     at + text[at..].chars().next().map_or(1, char::len_utf8)
